@@ -1,0 +1,37 @@
+# Two commands set everything up: `make demo` and `make test`.
+# Each creates .venv when missing and installs into it; torch 2.13.0 goes in
+# first so nothing else pulls the multi-GB CUDA build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-core
+BENCH_STAMP := $(VENV)/.installed-bench
+TORCH  := torch==2.13.0
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf runs/demo
+	$(BIN)/aelab train configs/mnist-vae.yaml --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+$(BENCH_STAMP): $(STAMP)
+	-$(BIN)/python -m pip install -q keras tensorflow-cpu
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/epoch_time.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

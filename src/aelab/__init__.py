@@ -1,0 +1,2 @@
+"""aelab: a toolkit for autoencoder research."""
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""Score a trained model on its data set (the test split, or the training
+split when the spec keeps no test split).
+
+The model is run in eval mode in fixed-size batches; the numbers themselves
+come from the pure functions in :mod:`aelab.metrics`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from .data import Dataset
+from .models import kld
+from .spec import Config
+from .training.objectives import elementwise_loss
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    """Run ``model`` over ``x`` (eval mode); returns numpy outputs by name
+    (``x_hat``, ``z`` = the embedding, ``mu``/``logvar`` for VAEs, ``logits``)."""
+    model.eval()
+    chunks: dict[str, list] = {}
+    for i in range(0, len(x), batch_size):
+        xb = torch.as_tensor(x[i:i + batch_size], device=device)
+        out = dict(model(xb))
+        out["z"] = model.embed(xb)
+        for k, v in out.items():
+            chunks.setdefault(k, []).append(v.float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+def eval_split(data: Dataset) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The split metrics are reported on: test, or train when there is none."""
+    if len(data.x_test):
+        return data.x_test, data.y_test, "test"
+    return data.x_train, data.y_train, "train"
+
+
+def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]:
+    return {"recon_mse": M.recon_mse(x, x_hat), "recon_mae": M.recon_mae(x, x_hat),
+            "recon_bce": M.recon_bce(x, x_hat)}
+
+
+@torch.no_grad()
+def elbo_metrics(model, x: np.ndarray, loss: str, device, seed: int) -> dict[str, float]:
+    """Per-sample ELBO = -(reconstruction term + KL), single-sample estimate
+    with a fixed seed (so it is repeatable)."""
+    gen = torch.Generator().manual_seed(seed)
+    fn, recon, kl = elementwise_loss(loss), 0.0, 0.0
+    for i in range(0, len(x), 1024):
+        xb = torch.as_tensor(x[i:i + 1024], device=device)
+        mu, logvar = model.encode(xb)
+        eps = torch.randn(mu.shape, generator=gen).to(device)
+        x_hat = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+        recon += float(fn(x_hat, xb).flatten(1).sum(1).sum())
+        kl += float(kld(mu, logvar).sum())
+    recon, kl = recon / len(x), kl / len(x)
+    return {"elbo": -(recon + kl), "recon_term": recon, "kl": kl}
+
+
+def evaluate_model(model: torch.nn.Module, cfg: Config, data: Dataset, device) -> dict:
+    """All metrics of a trained model on ``data``'s evaluation split."""
+    x, y, split = eval_split(data)
+    out = predict(model, x, device)
+    result: dict = {"eval_split": split, "eval_samples": int(len(x))}
+    if cfg.model.kind == "classifier":
+        return result | classifier_metrics(out["logits"], y)
+    result |= reconstruction_metrics(x, out["x_hat"])
+    if cfg.model.kind == "vae":
+        result |= elbo_metrics(model, x, cfg.train.loss, device, cfg.eval.seed)
+    if y is not None and data.num_classes:
+        z_train = predict(model, data.x_train, device)["z"]
+        result |= M.latent_quality(
+            z_train, data.y_train, out["z"], y, x, num_classes=data.num_classes,
+            max_samples=cfg.eval.max_samples, knn_k=cfg.eval.knn_k, trust_k=cfg.eval.trust_k,
+            seed=cfg.eval.seed)
+    return result
+
+
+def classifier_metrics(logits: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``logits`` against labels ``y``."""
+    if y is None:
+        return {}
+    logp = torch.log_softmax(torch.as_tensor(logits), dim=1)
+    yt = torch.as_tensor(y)
+    return {"accuracy": float((logp.argmax(1) == yt).float().mean()),
+            "test_loss": float(torch.nn.functional.nll_loss(logp, yt))}

@@ -1,0 +1,54 @@
+"""The figures every run writes into ``figures/``.
+
+Loss curves; originals against reconstructions; the latent codes coloured by
+label (PCA above 2-D); for VAEs random samples from the prior, and for 2-D
+VAEs the decoded latent manifold.  Rendering lives in :mod:`aelab.plots`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import plots
+from .data import Dataset
+from .evaluation import eval_split, predict
+
+
+def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: list[dict],
+                device, seed: int = 0) -> list[Path]:
+    """Render the run's figures into ``folder``; returns the written paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [plots.save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
+    if model.kind == "classifier":
+        return paths
+    x, y, split = eval_split(data)
+    out = predict(model, x, device)
+    paths.append(plots.save_reconstructions(x, out["x_hat"], folder / "reconstructions.png", n=10, y=y,
+                                            title=f"Originals (top) and reconstructions ({split} split)"))
+    paths.append(plots.save_latent_scatter(out["z"], y, folder / "latent_scatter.png",
+                                           title=f"Latent codes ({split} split)"))
+    if model.kind == "vae":
+        paths += _vae_figures(folder, model, device, seed)
+    return paths
+
+
+@torch.no_grad()
+def _vae_figures(folder: Path, model, device, seed: int) -> list[Path]:
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    samples = model.sample(40, generator=gen).cpu().numpy()
+    paths = [plots.save_image_grid(samples, folder / "samples.png", ncols=10,
+                                   title="Random samples from the prior N(0, I)")]
+    if model.latent_dim == 2:
+        n = 15
+        grid = torch.as_tensor(plots.latent_grid(n), dtype=torch.float32, device=device)
+        images = model.decode(grid).cpu().numpy()
+        paths.append(plots.save_manifold(images, n, folder / "manifold.png",
+                                         title="Decoded latent manifold (Gaussian quantiles)"))
+    return paths
+
+
+def relative(paths: list[Path], root: Path) -> list[str]:
+    return [str(Path(p).relative_to(root)) for p in paths]

@@ -1,0 +1,289 @@
+"""The experiment spec: what to train, on what, and how to evaluate it.
+
+A spec is plain data (YAML, JSON or a dict) validated by pydantic.  Unknown
+keys are rejected, and every validation failure becomes one line naming the
+dotted key path and what was expected.  ``--set a.b=c`` overrides address any
+field by its dotted path; list items are addressed by index
+(``model.encoder.0.units=64``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "linear"]
+DATASET_NAMES = ("digits", "mnist-5k", "mnist", "fashion-mnist", "kmnist", "npz", "idx")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(_Strict):
+    """Which data set, and how it is preprocessed before training.
+
+    Order of preprocessing: stratified subset (``samples``) -> train/test
+    split (``test_size``, ``seed``) -> resize -> ``normalize`` (statistics
+    from the training split) -> ``range`` (linear rescale into [lo, hi]).
+    """
+
+    name: Literal[DATASET_NAMES] = "mnist-5k"
+    path: str | None = None
+    normalize: Literal["unit", "standardize", "none"] = "unit"
+    range: tuple[float, float] | None = None
+    resize: tuple[int, int] | None = None
+    samples: int | None = Field(default=None, ge=1)
+    test_size: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = 0
+
+    @field_validator("resize", mode="before")
+    @classmethod
+    def _square(cls, v: Any) -> Any:
+        return (v, v) if isinstance(v, int) else v
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataSpec":
+        if self.name in ("npz", "idx") and not self.path:
+            raise ValueError(f"data.name '{self.name}' needs data.path")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+        if self.resize is not None and min(self.resize) < 1:
+            raise ValueError(f"resize must be positive, got {list(self.resize)}")
+        return self
+
+
+LayerType = Literal[
+    "dense", "conv2d", "maxpool", "upsample", "unpool", "conv-transpose2d",
+    "flatten", "reshape", "dropout", "batchnorm",
+]
+_NEEDS = {"dense": "units", "conv2d": "filters", "conv-transpose2d": "filters", "reshape": "shape"}
+
+
+class LayerSpec(_Strict):
+    """One layer.  ``activation`` left empty means the model's default for
+    dense/conv layers and ``linear`` for the rest.  An int is shorthand for a
+    dense layer of that many units."""
+
+    type: LayerType
+    units: int | None = Field(default=None, ge=1)
+    filters: int | None = Field(default=None, ge=1)
+    kernel: int = Field(default=3, ge=1)
+    stride: int = Field(default=1, ge=1)
+    padding: int | Literal["same"] = 0
+    size: int = Field(default=2, ge=1)
+    shape: list[int] | None = None
+    rate: float = Field(default=0.5, ge=0.0, lt=1.0)
+    activation: Activation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return {"type": "dense", "units": v}
+        return v
+
+    @model_validator(mode="after")
+    def _required(self) -> "LayerSpec":
+        need = _NEEDS.get(self.type)
+        if need and getattr(self, need) is None:
+            raise ValueError(f"a {self.type} layer needs '{need}'")
+        if self.type == "reshape" and any(s < 1 for s in self.shape or []):
+            raise ValueError(f"reshape shape must be positive, got {self.shape}")
+        return self
+
+
+class ModelSpec(_Strict):
+    """An autoencoder, VAE or classifier declared as layer lists.
+
+    ``encoder`` maps the input to the layer before the bottleneck; aelab adds
+    the bottleneck (``latent_dim`` units, or the ``mu``/``logvar`` pair for a
+    VAE, or ``num_classes`` logits for a classifier).  ``decoder: mirror``
+    builds the decoder as the encoder's mirror image.
+    """
+
+    kind: Literal["ae", "vae", "classifier"] = "ae"
+    encoder: list[LayerSpec] = Field(default_factory=list)
+    latent_dim: int = Field(default=2, ge=1)
+    latent_activation: Activation = "linear"
+    decoder: Union[Literal["mirror"], list[LayerSpec]] = "mirror"
+    activation: Activation = "relu"
+    output_activation: Activation = "sigmoid"
+    beta: float = Field(default=1.0, ge=0.0)
+    kl_warmup: int = Field(default=0, ge=0, description="epochs over which beta ramps up from 0")
+    num_classes: int | None = Field(default=None, ge=2)
+
+
+ScheduleName = Literal["none", "step", "exponential", "cosine", "plateau"]
+
+
+class TrainSpec(_Strict):
+    """How the model is trained (gradient descent on minibatches)."""
+
+    method: Literal["gradient"] = "gradient"
+    optimizer: Literal[OPTIMIZERS] = "adam"
+    lr: float = Field(default=1e-3, gt=0.0)
+    momentum: float = Field(default=0.0, ge=0.0)
+    nesterov: bool = False
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    optimizer_args: dict[str, Union[float, bool, tuple[float, float]]] = Field(default_factory=dict)
+    schedule: ScheduleName = "none"
+    schedule_args: dict[str, float] = Field(default_factory=dict)
+    loss: Literal["mse", "mae", "bce"] = "mse"
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    early_stopping: int | None = Field(default=None, ge=1, description="patience in epochs")
+    min_delta: float = Field(default=0.0, ge=0.0)
+    restore_best: bool = True
+    grad_clip: float | None = Field(default=None, gt=0.0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _nesterov(self) -> "TrainSpec":
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
+        return self
+
+
+class EvalSpec(_Strict):
+    """How a trained model is scored.  O(n^2) metrics use at most
+    ``max_samples`` codes drawn with ``seed``, so evaluation cost is bounded."""
+
+    max_samples: int = Field(default=2000, ge=10)
+    knn_k: int = Field(default=5, ge=1)
+    trust_k: int = Field(default=5, ge=1)
+    seed: int = 0
+    figures: bool = True
+
+
+class Config(_Strict):
+    """A whole experiment: data + model + train + eval."""
+
+    name: str | None = None
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+
+
+# --------------------------------------------------------------------- I/O
+
+
+def read_mapping(path: str | Path) -> dict:
+    """Read a YAML or JSON file holding a mapping; one clear line otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        text = p.read_text()
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{p}: not valid YAML/JSON ({first})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _path_str(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "tuple[", "list[")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    """First pydantic error as one line: ``source: key.path: what was expected``."""
+    e = err.errors()[0]
+    path = _path_str(tuple(p for p in e["loc"] if p not in ("mirror",)))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], (dict, list)):
+        msg = f"{msg} (got {e['input']!r})"
+    return f"{source}: {path}: {msg}" if path else f"{source}: {msg}"
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``'a.b=3'`` -> (['a', 'b'], 3); the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {item!r}: expected a dotted key such as train.epochs")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
+    """Return a copy of ``raw`` with each ``key=value`` override set in place."""
+    out = json.loads(json.dumps(raw))
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        node: Any = out
+        for i, part in enumerate(parts[:-1]):
+            node = _descend(node, part, parts[: i + 1], item)
+        _assign(node, parts[-1], value, parts, item)
+    return out
+
+
+def _descend(node: Any, part: str, so_far: list[str], item: str) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, so_far, item)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {item!r}: {'.'.join(so_far[:-1])} is not a mapping")
+    return node.setdefault(part, {})
+
+
+def _assign(node: Any, part: str, value: Any, parts: list[str], item: str) -> None:
+    if isinstance(node, list):
+        node[_index(node, part, parts, item)] = value
+    elif isinstance(node, dict):
+        node[part] = value
+    else:
+        raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a mapping")
+
+
+def _index(node: list, part: str, parts: list[str], item: str) -> int:
+    if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+        raise ConfigError(f"--set {item!r}: {'.'.join(parts)}: expected a list index below {len(node)}")
+    return int(part)
+
+
+def load_config(source: "str | Path | dict | Config", overrides: list[str] | None = None) -> Config:
+    """Build a validated :class:`Config` from a file, a dict or a Config."""
+    if isinstance(source, Config):
+        source = source.model_dump(mode="json")
+        label = "config"
+    elif isinstance(source, dict):
+        label = "config"
+    else:
+        label = str(source)
+        source = read_mapping(source)
+    raw = apply_overrides(source, overrides)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, label)) from None
+
+
+def dump_config(cfg: Config) -> str:
+    """The fully resolved config as YAML (every default written out)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

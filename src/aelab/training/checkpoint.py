@@ -1,0 +1,98 @@
+"""Resumable checkpoints as ONE safetensors file: nothing is ever unpickled.
+
+Tensors (model weights, optimizer state, best weights, RNG state) are stored
+under prefixed names; everything else (epoch, history, early-stopping state,
+optimizer hyperparameters, scheduler state) goes into the file's JSON
+metadata.  The file is written to a temporary name and renamed, so a run
+killed mid-write still has its previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from ..atomic import atomic_path
+from ..errors import RunDirError
+from .gradient import GradientTrainer, TrainState
+
+FORMAT = "aelab-checkpoint-1"
+
+
+def _tensors(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v.detach().cpu().contiguous().clone() for k, v in d.items()}
+
+
+def _split_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimizer state_dict -> (tensors, JSON-able structure)."""
+    tensors, state = {}, {}
+    for pid, entries in sd["state"].items():
+        state[str(pid)] = {}
+        for k, v in entries.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous().clone()
+                state[str(pid)][k] = {"tensor": f"optim.{pid}.{k}"}
+            else:
+                state[str(pid)][k] = v
+    return tensors, {"state": state, "param_groups": sd["param_groups"]}
+
+
+def _join_optimizer(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {int(pid): {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v
+                        for k, v in entries.items()}
+             for pid, entries in meta["state"].items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: str | Path, trainer: GradientTrainer) -> None:
+    """Write the trainer's full resumable state to ``path`` atomically."""
+    s = trainer.state
+    tensors = _tensors("model.", trainer.model.state_dict())
+    opt_tensors, opt_meta = _split_optimizer(trainer.optimizer.state_dict())
+    tensors.update(opt_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    if s.best_weights is not None:
+        tensors.update(_tensors("best.", s.best_weights))
+    meta = {
+        "format": FORMAT, "epoch": s.epoch, "history": s.history, "best_val": s.best_val,
+        "best_epoch": s.best_epoch, "bad_epochs": s.bad_epochs, "status": s.status,
+        "stopped_early": s.stopped_early, "optimizer": opt_meta,
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"aelab": json.dumps(meta)})
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a checkpoint; one clear line if it is unreadable."""
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = (f.metadata() or {}).get("aelab")
+        tensors = load_file(str(p))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunDirError(f"{p}: not a readable checkpoint ({e})") from None
+    meta = json.loads(raw) if raw else {}
+    if meta.get("format") != FORMAT:
+        raise RunDirError(f"{p}: not an aelab checkpoint (format {meta.get('format')!r})")
+    return tensors, meta
+
+
+def restore_checkpoint(path: str | Path, trainer: GradientTrainer) -> None:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``trainer``."""
+    tensors, meta = read_checkpoint(path)
+    pick = lambda prefix: {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in pick("model.").items()})
+    trainer.optimizer.load_state_dict(_join_optimizer(meta["optimizer"], tensors))
+    if trainer.scheduler is not None and meta.get("scheduler") is not None:
+        trainer.scheduler.load_state_dict(meta["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    best = pick("best.")
+    trainer.state = TrainState(
+        epoch=meta["epoch"], history=meta["history"], best_val=meta["best_val"],
+        best_epoch=meta["best_epoch"], bad_epochs=meta["bad_epochs"], status=meta["status"],
+        stopped_early=meta["stopped_early"],
+        best_weights={k: v.to(trainer.device) for k, v in best.items()} or None)

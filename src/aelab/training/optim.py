@@ -1,0 +1,43 @@
+"""Optimizers and learning-rate schedules by name, with their parameters."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from ..spec import TrainSpec
+
+_OPTIMIZERS = {
+    "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+    "adadelta": torch.optim.Adadelta, "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam,
+}
+
+
+def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
+    """The optimizer named in ``spec`` with lr, weight decay, momentum (SGD,
+    RMSprop) and any extra ``optimizer_args`` (e.g. ``betas``, ``eps``)."""
+    kwargs: dict = {"lr": spec.lr, "weight_decay": spec.weight_decay}
+    if spec.optimizer in ("sgd", "rmsprop"):
+        kwargs["momentum"] = spec.momentum
+    if spec.optimizer == "sgd":
+        kwargs["nesterov"] = spec.nesterov
+    kwargs.update({k: tuple(v) if isinstance(v, (list, tuple)) else v
+                   for k, v in spec.optimizer_args.items()})
+    try:
+        return _OPTIMIZERS[spec.optimizer](params, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"train.optimizer_args: {spec.optimizer} does not accept them ({e})") from None
+
+
+def make_scheduler(opt: torch.optim.Optimizer, spec: TrainSpec):
+    """A per-epoch LR schedule, or None.  ``plateau`` steps on validation loss."""
+    a, s = spec.schedule_args, torch.optim.lr_scheduler
+    if spec.schedule == "none":
+        return None
+    if spec.schedule == "step":
+        return s.StepLR(opt, step_size=int(a.get("step_size", 10)), gamma=a.get("gamma", 0.1))
+    if spec.schedule == "exponential":
+        return s.ExponentialLR(opt, gamma=a.get("gamma", 0.95))
+    if spec.schedule == "cosine":
+        return s.CosineAnnealingLR(opt, T_max=int(a.get("t_max", spec.epochs)), eta_min=a.get("eta_min", 0.0))
+    return s.ReduceLROnPlateau(opt, factor=a.get("factor", 0.5), patience=int(a.get("patience", 3)))
