@@ -86,8 +86,7 @@ def datasets() -> None:
     with user_errors():
         table = Table("name", "shape", "size", "source", "offline")
         for d in api.datasets():
-            shape = "x".join(str(s) for s in d.shape) if d.shape else "-"
-            table.add_row(d.name, shape, f"{d.size:,}" if d.size else "-", d.source,
+            table.add_row(d.name, d.shape_str, f"{d.size:,}" if d.size else "-", d.source,
                           "yes" if d.offline else "no")
         out.print(table)
 

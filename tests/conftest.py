@@ -1,0 +1,23 @@
+"""Shared fixtures: a tiny, fast experiment on the embedded digits data."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # small models: threads only add noise on 2 cores
+
+TINY = {
+    "name": "tiny",
+    "data": {"name": "digits", "normalize": "unit", "test_size": 0.25, "seed": 0},
+    "model": {"kind": "ae", "encoder": [16], "latent_dim": 2, "output_activation": "sigmoid"},
+    "train": {"optimizer": "adam", "lr": 0.01, "epochs": 4, "batch_size": 64, "seed": 0},
+    "eval": {"max_samples": 200, "figures": False},
+}
+
+
+@pytest.fixture
+def tiny() -> dict:
+    """A fresh copy of the tiny config (digits, 64-16-2 AE, 4 epochs)."""
+    return copy.deepcopy(TINY)
