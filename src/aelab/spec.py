@@ -9,6 +9,7 @@ field by its dotted path; list items are addressed by index
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -188,33 +189,51 @@ def read_mapping(path: str | Path) -> dict:
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"{p}: not valid YAML/JSON ({first})") from None
+    if data is None:
+        raise ConfigError(f"{p}: the file is empty; expected a mapping of data/model/train/eval")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
     return data
 
 
+_TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|union)\[.*\]|function-.*|[A-Z]\w*)$")
+
+
 def _path_str(loc: tuple) -> str:
+    """``('model', 'encoder', 0, 'int')`` -> ``model.encoder[0]`` (pydantic's
+    union-member tags such as ``int`` or ``literal['same']`` are dropped)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "tuple[", "list[")):
-            continue
-        else:
+        elif not _TYPE_TAG.match(str(part)):
             out += ("." if out else "") + str(part)
     return out
 
 
-def format_validation_error(err: ValidationError, source: str = "config") -> str:
-    """First pydantic error as one line: ``source: key.path: what was expected``."""
-    e = err.errors()[0]
-    path = _path_str(tuple(p for p in e["loc"] if p not in ("mirror",)))
+def _message(e: dict) -> str:
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], (dict, list)):
-        msg = f"{msg} (got {e['input']!r})"
-    return f"{source}: {path}: {msg}" if path else f"{source}: {msg}"
+        return "unknown key"
+    if "input" in e and e["type"] != "missing" and not isinstance(e["input"], (dict, list)):
+        return f"{msg} (got {e['input']!r})"
+    return msg
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    """The most specific pydantic error as one line: ``source: key.path: what
+    was expected``.  Where a union (``int | 'same'``, ``'mirror' | [layers]``)
+    failed, the deepest path wins and alternatives at that path are joined."""
+    groups: dict[str, list[dict]] = {}
+    for e in err.errors():
+        groups.setdefault(_path_str(e["loc"]), []).append(e)
+    path = max(groups, key=lambda p: (p.count(".") + p.count("["), -list(groups).index(p)))
+    msgs = list(dict.fromkeys(_message(e) for e in groups[path]))
+    if len(msgs) > 1:
+        got = next((f" (got {e['input']!r})" for e in groups[path]
+                    if "input" in e and not isinstance(e["input"], (dict, list))), "")
+        msgs = ["expected one of: " + "; ".join(m.split(" (got ")[0] for m in msgs) + got]
+    return f"{source}: {path}: {msgs[0]}" if path else f"{source}: {msgs[0]}"
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
