@@ -21,10 +21,13 @@ MSE, batch 128 on the same 4,000 training images):
 
 Every torch contender gets a fresh model and optimizer per round and one
 untimed warm-up epoch; for Keras the first epoch of each ``fit`` (graph
-tracing) is dropped.  The contenders run in rounds, in a rotating order, so
-background noise hits all of them alike; the reported figure is the median
-over all timed epochs of all rounds.  Targets (from the issue): aelab within
-1.1x of the minimal loop and at most 0.6x of Keras's epoch time.
+tracing) is dropped.  Within a round the three torch contenders alternate
+epoch by epoch (rotating who goes first) and the Keras ``fit`` runs before
+them in odd rounds and after them in even ones, so background noise hits all
+of them alike.  The reported figure is the median over all timed epochs of
+all rounds; the CPU time other processes used during the run is printed as a
+noise indicator.  Targets (from the issue): aelab within 1.1x of the minimal
+loop and at most 0.6x of Keras's epoch time.
 """
 from __future__ import annotations
 
@@ -114,11 +117,14 @@ class KerasContender:
             [sys.executable, str(Path(__file__).resolve()), "--keras-worker", "--threads", str(threads),
              "--x", str(x_path), "--batch-size", str(batch_size), "--lr", str(lr)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        self.info = self._read()
-        if "error" in self.info:
-            self.close()
-            raise RuntimeError(self.info["error"])
         self.jit_compile = None
+        try:
+            self.info = self._read()
+            if "error" in self.info:
+                raise RuntimeError(self.info["error"])
+        except BaseException:
+            self.close()
+            raise
 
     def _read(self) -> dict:
         line = self.proc.stdout.readline()
@@ -136,12 +142,20 @@ class KerasContender:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
+            self.proc.stdin.close()  # the worker's loop over stdin ends and it exits
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.stderr.close()
 
 
 # ------------------------------------------------------------ torch contenders
+# A torch contender is set up per round with ``start()`` (fresh model and
+# optimizer, one untimed warm-up epoch), then timed one ``epoch()`` at a time
+# so that aelab's and the minimal loop's epochs alternate; ``final_mse()``
+# checks afterwards that it really trained.
 
 def _full_mse(model, x) -> float:
     import torch
@@ -161,36 +175,25 @@ class AelabTrainEpoch:
         self.cfg, self.data, self.device = cfg, data, device
         self.x, self.y, _, _ = tensors(data, device)
 
-    def run(self, epochs: int) -> tuple[list[float], float]:
+    def start(self) -> None:
         from aelab.api import build
         from aelab.training.gradient import GradientTrainer
         from aelab.training.objectives import make_objective
-        model = build(self.cfg, self.data, self.device, warn=False)
-        trainer = GradientTrainer(model, make_objective(self.cfg.model, self.cfg.train), self.cfg.train)
-        trainer.train_epoch(self.x, self.y, 0)  # warm-up, untimed
-        times = []
-        for epoch in range(1, epochs + 1):
-            t = time.perf_counter()
-            trainer.train_epoch(self.x, self.y, epoch)
-            times.append(time.perf_counter() - t)
-        return times, _full_mse(model, self.x)
+        self.model = build(self.cfg, self.data, self.device, warn=False)
+        self.trainer = GradientTrainer(self.model, make_objective(self.cfg.model, self.cfg.train),
+                                       self.cfg.train)
+        self.n = 0
+        self.epoch()  # warm-up, untimed
 
+    def epoch(self) -> float:
+        t = time.perf_counter()
+        self.trainer.train_epoch(self.x, self.y, self.n)
+        t = time.perf_counter() - t
+        self.n += 1
+        return t
 
-class AelabFit:
-    """aelab.api.fit: train_epoch + validation loss + per-epoch bookkeeping."""
-
-    name = "aelab fit (+val)"
-
-    def __init__(self, cfg, data, device):
-        self.cfg, self.data, self.device = cfg, data, device
-
-    def run(self, epochs: int) -> tuple[list[float], float]:
-        from aelab.api import build, fit, load_config, tensors
-        cfg = load_config(self.cfg, [f"train.epochs={epochs + 1}"])
-        model = build(cfg, self.data, self.device, warn=False)
-        trainer = fit(model, cfg, self.data)
-        times = [row["seconds"] for row in trainer.state.history][1:]  # drop the warm-up epoch
-        return times, _full_mse(model, tensors(self.data, self.device)[0])
+    def final_mse(self) -> float:
+        return _full_mse(self.model, self.x)
 
 
 class MinimalLoop:
@@ -202,34 +205,77 @@ class MinimalLoop:
         self.x = x.reshape(len(x), -1).contiguous()  # one (N, 784) float32 tensor
         self.batch_size, self.lr = batch_size, lr
 
-    def run(self, epochs: int) -> tuple[list[float], float]:
+    def start(self) -> None:
         import torch
         from torch import nn
         d = self.x.shape[1]
-        model = nn.Sequential(
+        self.model = nn.Sequential(
             nn.Linear(d, 32), nn.ReLU(), nn.Linear(32, 10), nn.ReLU(), nn.Linear(10, 2),
             nn.Linear(2, 10), nn.ReLU(), nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, d), nn.Sigmoid())
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-        loss_fn = nn.MSELoss()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.loss_fn = nn.MSELoss()
+        self.epoch()  # warm-up, untimed
+
+    def epoch(self) -> float:
+        import torch
+        model, opt, loss_fn = self.model, self.opt, self.loss_fn
         x, n, bs = self.x, len(self.x), self.batch_size
+        t = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n)
+        for i in range(0, n, bs):
+            xb = x[perm[i:i + bs]]
+            loss = loss_fn(model(xb), xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t
 
-        def epoch():
-            model.train()
-            perm = torch.randperm(n)
-            for i in range(0, n, bs):
-                xb = x[perm[i:i + bs]]
-                loss = loss_fn(model(xb), xb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+    def final_mse(self) -> float:
+        return _full_mse(self.model, self.x)
 
-        epoch()  # warm-up, untimed
-        times = []
-        for _ in range(epochs):
-            t = time.perf_counter()
-            epoch()
-            times.append(time.perf_counter() - t)
-        return times, _full_mse(model, x)
+
+class AelabFit:
+    """aelab.api.fit: train_epoch + validation loss + per-epoch bookkeeping.
+    Its epoch times are the trainer's own ``history[i]['seconds']``; the other
+    torch contenders' epochs run in between, from an epoch-end callback."""
+
+    name = "aelab fit (+val)"
+
+    def __init__(self, cfg, data, device):
+        self.cfg, self.data, self.device = cfg, data, device
+
+    def run(self, epochs: int, between) -> tuple[list[float], float]:
+        from aelab.api import build, fit, load_config, tensors
+        from aelab.training.gradient import Callback
+
+        class Between(Callback):
+            def on_epoch_end(self, trainer) -> None:
+                if trainer.state.epoch > 1:  # epoch 1 is the warm-up
+                    between(trainer.state.epoch - 2)
+
+        cfg = load_config(self.cfg, [f"train.epochs={epochs + 1}"])
+        model = build(cfg, self.data, self.device, warn=False)
+        trainer = fit(model, cfg, self.data, callbacks=[Between()])
+        times = [row["seconds"] for row in trainer.state.history][1:]  # drop the warm-up epoch
+        return times, _full_mse(model, tensors(self.data, self.device)[0])
+
+
+def torch_round(epochs: int, fitter: AelabFit, others: list, times: dict, mse: dict) -> None:
+    """One round of the torch contenders, alternating epoch by epoch."""
+    for c in others:
+        c.start()
+
+    def between(i: int) -> None:
+        k = i % len(others)
+        for c in others[k:] + others[:k]:  # rotate who goes first
+            times[c.name].append(c.epoch())
+
+    fit_times, fit_mse = fitter.run(epochs, between)
+    times[fitter.name] += fit_times
+    mse[fitter.name].append(fit_mse)
+    for c in others:
+        mse[c.name].append(c.final_mse())
 
 
 # ------------------------------------------------------------ reporting
@@ -251,6 +297,33 @@ def machine_info(threads: int) -> dict:
             "numpy": numpy.__version__}
 
 
+def cpu_snapshot() -> tuple | None:
+    """(busy CPU seconds of the whole machine, of which stolen by the
+    hypervisor, CPU seconds of this process and its reaped children, wall
+    time); None where /proc/stat is unavailable."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / hz  # all but idle and iowait
+    steal = fields[7] / hz if len(fields) > 7 else 0.0
+    t = os.times()
+    return busy, steal, t.user + t.system + t.children_user + t.children_system, time.perf_counter()
+
+
+def other_cpu_load(start: tuple | None) -> tuple[float, float] | None:
+    """CPUs kept busy by other processes, and CPUs stolen by the hypervisor,
+    on average since ``start``."""
+    end = cpu_snapshot()
+    if start is None or end is None:
+        return None
+    wall = end[3] - start[3]
+    steal = (end[1] - start[1]) / wall
+    other = ((end[0] - start[0]) - (end[1] - start[1]) - (end[2] - start[2])) / wall
+    return max(0.0, other), steal
+
+
 def _quantile(xs: list[float], q: float) -> float:
     s = sorted(xs)
     pos = q * (len(s) - 1)
@@ -264,6 +337,13 @@ def summarize(times: list[float]) -> dict:
             "p75_ms": _quantile(ms, 0.75), "n": len(ms)}
 
 
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _verdict(ratio: float | None, target: float) -> str:
     if ratio is None:
         return "n/a"
@@ -273,7 +353,7 @@ def _verdict(ratio: float | None, target: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=15, help="timed epochs per contender per round (default 15)")
-    p.add_argument("--repeats", type=int, default=3, help="rounds; contenders alternate within each (default 3)")
+    p.add_argument("--repeats", type=int, default=5, help="rounds; contenders alternate within each (default 5)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads for torch and TensorFlow (default: usable CPUs)")
     p.add_argument("--config", default=str(CONFIG), help="aelab config (default configs/mnist-hidden3.yaml)")
@@ -291,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         _keras_worker(threads, args.x, args.batch_size, args.lr)
         return 0
 
+    load0 = cpu_snapshot()
     import torch
     from aelab.api import build, load_config, resolve_device, tensors
     from aelab.data import load_dataset
@@ -308,13 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     params = count_parameters(build(cfg, data, device, warn=False))
 
     info = machine_info(threads)
-    contenders = [AelabTrainEpoch(cfg, data, device), AelabFit(cfg, data, device),
-                  MinimalLoop(x_train, t.batch_size, t.lr)]
+    contenders = [AelabTrainEpoch(cfg, data, device), MinimalLoop(x_train, t.batch_size, t.lr),
+                  AelabFit(cfg, data, device)]
     keras_note = None
     tmp = tempfile.TemporaryDirectory(prefix="aelab-bench-")
     if args.no_keras:
         keras_note = "keras: skipped (--no-keras)"
-    elif find_spec("keras") is None or find_spec("tensorflow") is None:
+    elif not (_installed("keras") and _installed("tensorflow")):
         keras_note = "keras: not installed (run make bench)"
     else:
         try:
@@ -336,30 +417,42 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: {Path(args.config).name}, {cfg.data.name} ({len(x_train)} train images), "
           f"{params:,} parameters, batch {t.batch_size}, Adam lr {t.lr:g}, {t.loss}")
     print(f"protocol: {args.repeats} round(s) x {args.epochs} timed epochs per contender "
-          f"(+1 untimed warm-up epoch each), rotating order")
+          f"(+1 untimed warm-up epoch each);"
+          f"\n          torch contenders alternate epoch by epoch, Keras runs before/after them in turn")
     if keras_note:
         print(keras_note)
     sys.stdout.flush()
 
-    times: dict[str, list[float]] = {c.name: [] for c in contenders}
-    mse: dict[str, list[float]] = {c.name: [] for c in contenders}
-    round_medians: dict[str, list[float]] = {c.name: [] for c in contenders}
+    names = [c.name for c in contenders]
+    times: dict[str, list[float]] = {n: [] for n in names}
+    mse: dict[str, list[float]] = {n: [] for n in names}
+    round_medians: dict[str, list[float]] = {n: [] for n in names}
+    others = [c for c in contenders if hasattr(c, "epoch")]
+    fitter = next(c for c in contenders if isinstance(c, AelabFit))
+    keras_c = next((c for c in contenders if isinstance(c, KerasContender)), None)
     wall = time.perf_counter()
     try:
         for r in range(args.repeats):
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            for c in order:
-                ts, m = c.run(args.epochs)
-                times[c.name] += ts
-                mse[c.name].append(m)
-                round_medians[c.name].append(statistics.median(ts) * 1e3)
+            before = {n: len(times[n]) for n in names}
+            blocks = [lambda: torch_round(args.epochs, fitter, others, times, mse)]
+            if keras_c is not None:
+                def keras_block():
+                    ts, m = keras_c.run(args.epochs)
+                    times[keras_c.name] += ts
+                    mse[keras_c.name].append(m)
+                blocks.insert(r % 2, keras_block)  # Keras first in every other round
+            for block in blocks:
+                block()
+            for n in names:
+                round_medians[n].append(statistics.median(times[n][before[n]:]) * 1e3)
             print(f"  round {r + 1}/{args.repeats}: "
-                  + ", ".join(f"{c.name} {round_medians[c.name][-1]:.1f} ms" for c in contenders), flush=True)
+                  + ", ".join(f"{n} {round_medians[n][-1]:.1f} ms" for n in names), flush=True)
     finally:
-        for c in contenders:
-            if isinstance(c, KerasContender):
-                c.close()
+        if keras_c is not None:
+            keras_c.close()
         tmp.cleanup()
+    elapsed = time.perf_counter() - wall
+    noise = other_cpu_load(load0)
 
     stats = {name: summarize(ts) | {"round_medians_ms": round_medians[name], "final_mse": mse[name][-1]}
              for name, ts in times.items()}
@@ -367,10 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     loop = stats["minimal torch loop"]["median_ms"]
     keras_ms = stats["keras fit"]["median_ms"] if "keras fit" in stats else None
     r_loop, r_keras = aelab / loop, (aelab / keras_ms if keras_ms else None)
+    # aelab's and the loop's epochs alternate, so epoch i of one ran next to epoch i of the
+    # other: the median of these paired ratios is less sensitive to slow phases of the machine
+    paired = statistics.median(a / b for a, b in zip(times["aelab train_epoch"], times["minimal torch loop"]))
 
     print()
     head = f"{'contender':<20} {'median ms':>10} {'p25-p75 ms':>14} {'epochs':>7} {'vs loop':>8} " \
-           f"{'vs keras':>9} {'final MSE':>10}"
+           f"{'vs keras':>9} {'train MSE':>10}"
     print(head)
     print("-" * len(head))
     for name, s in stats.items():
@@ -379,22 +475,34 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['median_ms'] / loop:>7.2f}x {vk:>9} {s['final_mse']:>10.4f}")
     print()
     print(f"aelab / minimal loop = {r_loop:.3f}  (target <= {TARGET_LOOP})  {_verdict(r_loop, TARGET_LOOP)}")
+    print(f"  median of per-epoch paired ratios {paired:.3f}; per round: "
+          + " ".join(f"{a / b:.2f}" for a, b in zip(round_medians["aelab train_epoch"],
+                                                     round_medians["minimal torch loop"])))
     if r_keras is not None:
         print(f"aelab / keras fit    = {r_keras:.3f}  (target <= {TARGET_KERAS})  "
               f"{_verdict(r_keras, TARGET_KERAS)}")
         kc = next(c for c in contenders if isinstance(c, KerasContender))
+        print("  per round: " + " ".join(f"{a / b:.2f}" for a, b in zip(
+            round_medians["aelab train_epoch"], round_medians["keras fit"])))
         print(f"(keras: backend {kc.info['backend']}, jit_compile={kc.jit_compile}, first epoch of each fit dropped)")
     else:
         print(f"aelab / keras fit    = n/a  ({keras_note})")
     print("'aelab fit (+val)' also runs the validation loss over 1,000 images each epoch; "
-          "the targets use 'aelab train_epoch'.")
-    print(f"total benchmark time {time.perf_counter() - wall:.0f} s")
+          "the targets use 'aelab train_epoch'.\n'train MSE' is each contender's loss on the 4,000 training "
+          "images after its last round (a check that all of them train).")
+    if noise is not None:
+        print(f"noise: other processes kept {noise[0]:.2f} of {info['usable_cpus']} CPUs busy on average, "
+              f"hypervisor steal {noise[1]:.2f} CPUs"
+              + ("  -- WARNING: noisy machine, rerun when it is idle" if sum(noise) > 0.2 else ""))
+    print(f"total benchmark time {elapsed:.0f} s")
 
     if args.json:
         Path(args.json).write_text(json.dumps({
             "date": _dt.datetime.now().isoformat(timespec="seconds"), "machine": info,
             "epochs": args.epochs, "repeats": args.repeats, "contenders": stats,
-            "ratio_aelab_loop": r_loop, "ratio_aelab_keras": r_keras,
+            "other_cpu_load": None if noise is None else noise[0],
+            "steal_cpu_load": None if noise is None else noise[1],
+            "ratio_aelab_loop": r_loop, "ratio_aelab_loop_paired": paired, "ratio_aelab_keras": r_keras,
             "target_loop_met": r_loop <= TARGET_LOOP,
             "target_keras_met": None if r_keras is None else r_keras <= TARGET_KERAS}, indent=2))
     return 0

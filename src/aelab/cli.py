@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import sys
 import warnings
@@ -39,6 +40,17 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]: resume with `aelab train --resume RUN_DIR`")
         raise typer.Exit(130) from None
+
+
+@app.callback()
+def _setup() -> None:
+    """Show aelab's INFO messages (e.g. download progress) on stderr."""
+    log = logging.getLogger("aelab")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 @app.command()
@@ -89,6 +101,27 @@ def datasets() -> None:
             table.add_row(d.name, d.shape_str, f"{d.size:,}" if d.size else "-", d.source,
                           "yes" if d.offline else "no")
         out.print(table)
+
+
+study_app = typer.Typer(no_args_is_help=True, help="Studies: many runs from one spec (sweeps, searches).")
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("run")
+def study_run(
+    study_file: Path = typer.Argument(..., help="study spec (YAML)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="study directory (default runs/study-<name>)"),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a journal file in the study directory)"),
+    workers: int = typer.Option(1, "--workers", "-w", help="parallel worker processes"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="trial budget (grid: at least the grid size)"),
+) -> None:
+    """Run or continue a study; writes results.csv, summary.md and figures."""
+    from .studies import run_study
+    with user_errors():
+        result = run_study(study_file, out=out_dir, storage=storage, workers=workers, trials=trials)
+        done = sum(r.state == "complete" for r in result.rows)
+        out.print(f"[bold]{result.path}[/]: {done} complete, {len(result.rows) - done} failed trials")
+        out.print((result.path / "summary.md").read_text(), markup=False, highlight=False)
 
 
 def _print_metrics(metrics: dict, title: str) -> None:

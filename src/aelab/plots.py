@@ -563,3 +563,216 @@ def save_bar_chart(groups: Mapping[str, Sequence[float]], path: str | Path, ylab
         ax.set_title(title or f"{ylabel} (mean ± std)")
         ax.grid(axis="y", alpha=0.3)
         return _save(fig, path)
+
+
+# --------------------------------------------------------------------------
+# 7. latent spaces side by side
+# --------------------------------------------------------------------------
+
+import json  # noqa: E402  (used by the figures below)
+
+__all__ += ["latent_panels_data", "save_latent_panels", "metric_vs_param_data", "save_metric_vs_param",
+            "pareto_data", "save_pareto"]
+
+
+def latent_panels_data(panels: Sequence[tuple[str, Any, Any]], max_points: int = 3000,
+                       seed: int = 0) -> list[dict[str, Any]]:
+    """:func:`latent_scatter_data` for each named ``(name, z, y)`` panel, plus its ``name``.
+
+    Used to put the latent spaces of several models (e.g. 1, 2 and 3 hidden
+    layers) next to each other; each panel is projected on its own (PCA
+    above 2-D) because different models' latent axes have nothing in common.
+    """
+    return [{**latent_scatter_data(z, y, max_points=max_points, seed=seed), "name": str(name)}
+            for name, z, y in panels]
+
+
+def _label_colors(panels: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, bool]:
+    """The labels found in any panel (sorted) and whether they fit one qualitative palette."""
+    found = [p["labels"] for p in panels if p["labels"] is not None and len(p["labels"])]
+    values = np.unique(np.concatenate(found)) if found else np.empty(0)
+    return values, 0 < len(values) <= 10
+
+
+def _latent_panel(ax: Any, panel: Mapping[str, Any], values: np.ndarray, qualitative: bool) -> Any:
+    """Draw one panel of :func:`save_latent_panels`; returns the artist a legend or colour bar needs."""
+    xy, labels = panel["xy"], panel["labels"]
+    size = 10.0 if len(xy) <= 1000 else 4.0
+    artist = None
+    if labels is None or not len(values):
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.6, color="C0", linewidths=0)
+    elif qualitative:  # label value k always gets colour k, whichever panel it appears in
+        for k, value in enumerate(values):
+            mask = labels == value
+            if mask.any():
+                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, alpha=0.7, color=plt.get_cmap(LABEL_CMAP)(k),
+                           linewidths=0, label=str(value))
+    else:
+        numeric = np.issubdtype(values.dtype, np.number)  # else colour by rank of the sorted labels
+        codes = labels.astype(float) if numeric else np.searchsorted(values, labels)
+        top = values if numeric else np.arange(len(values))
+        artist = ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap=CONTINUOUS_CMAP, vmin=top[0], vmax=top[-1],
+                            s=size, alpha=0.7, linewidths=0)
+    how = f"\nPCA of {panel['dim']}-D codes" if panel["method"] == "pca" else ""
+    ax.set_title(f"{panel['name']}{how}", fontsize=9)
+    ax.set_xlabel(panel["axis_labels"][0], fontsize=8)
+    ax.set_ylabel(panel["axis_labels"][1], fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    return artist
+
+
+def save_latent_panels(panels: Sequence[tuple[str, Any, Any]], path: str | Path, title: str | None = None,
+                       ncols: int = 3, max_points: int = 3000, seed: int = 0) -> Path:
+    """One latent scatter per ``(name, z, y)`` panel in a grid, coloured by label with one shared legend.
+
+    A label keeps its colour in every panel; more than 10 distinct labels
+    switch to a continuous colour map with one shared colour bar.
+    """
+    data = latent_panels_data(panels, max_points=max_points, seed=seed)
+    if not data:
+        raise ValueError("save_latent_panels needs at least one panel")
+    ncols = max(1, min(ncols, len(data)))
+    nrows = math.ceil(len(data) / ncols)
+    values, qualitative = _label_colors(data)
+    with _figure(3.7 * ncols + (0.9 if len(values) else 0.0), 3.5 * nrows + 0.5) as fig:
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for ax in axes.ravel()[len(data):]:
+            ax.set_visible(False)
+        artists = [_latent_panel(ax, panel, values, qualitative) for ax, panel in zip(axes.ravel(), data)]
+        if qualitative:
+            cmap = plt.get_cmap(LABEL_CMAP)
+            handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(k), label=str(v))
+                       for k, v in enumerate(values)]
+            fig.legend(handles=handles, title="label", loc="outside right center", frameon=False)
+        elif len(values):
+            fig.colorbar(next(a for a in artists if a is not None), ax=axes.ravel().tolist(), label="label")
+        fig.suptitle(title or "Latent spaces")
+        return _save(fig, path)
+
+
+# --------------------------------------------------------------------------
+# 8. a metric against one searched parameter
+# --------------------------------------------------------------------------
+
+def _category(value: Any) -> str:
+    """A category's display name: strings as they are, anything else (lists, numbers) as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def metric_vs_param_data(xs: Sequence[Any], ys: Sequence[float], categorical: bool,
+                         order: Sequence[Any] | None = None, jitter: float = 0.15,
+                         seed: int = 0) -> dict[str, Any]:
+    """Points ``(x, y)`` of a metric against a parameter, one per trained run.
+
+    Points whose metric (or, for a numeric parameter, whose value) is not
+    finite are dropped and counted in ``n_dropped``.  Numeric: ``x`` and
+    ``y`` sorted by x.  Categorical: each value becomes a column (``categories``
+    are display names, in the order of ``order`` -- e.g. the searched choices --
+    then of first appearance), ``position`` is the column of each point, ``x``
+    that column plus a fixed-seed jitter of ±``jitter``, and ``means`` / ``n``
+    summarize each column.
+    """
+    y = np.asarray([float(v) for v in ys], dtype=float)
+    if len(xs) != len(y):
+        raise ValueError(f"{len(xs)} parameter values but {len(y)} metric values")
+    if not categorical:
+        x = np.asarray([float(v) for v in xs], dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        idx = np.argsort(x[keep], kind="stable")
+        return {"categorical": False, "x": x[keep][idx], "y": y[keep][idx], "n_dropped": int((~keep).sum())}
+    keep = np.isfinite(y)
+    names = [_category(v) for v, ok in zip(xs, keep) if ok]
+    known = [_category(v) for v in (order or [])]
+    categories = [c for c in dict.fromkeys([*known, *names]) if c in set(names)]
+    position = np.asarray([categories.index(n) for n in names], dtype=int)
+    y = y[keep]
+    means = np.asarray([y[position == k].mean() for k in range(len(categories))], dtype=float)
+    noise = np.random.default_rng(seed).uniform(-jitter, jitter, len(y))
+    return {"categorical": True, "categories": categories, "position": position, "x": position + noise,
+            "y": y, "means": means, "n": np.bincount(position, minlength=len(categories)),
+            "n_dropped": int((~keep).sum())}
+
+
+def save_metric_vs_param(xs: Sequence[Any], ys: Sequence[float], path: str | Path, xlabel: str, ylabel: str,
+                         categorical: bool, log: bool = False, title: str | None = None,
+                         order: Sequence[Any] | None = None) -> Path:
+    """Scatter one metric against one parameter: numeric x (log scale if ``log``) or one
+    column per category with jittered points and the column mean as a red bar."""
+    data = metric_vs_param_data(xs, ys, categorical, order=order)
+    k = len(data.get("categories", []))
+    long = any(len(c) > 12 for c in data.get("categories", []))
+    with _figure(max(5.0, 0.9 * k + 2.0) if categorical else 6.0, 4.5 if long else 4.0) as fig:
+        ax = fig.subplots()
+        ax.plot(data["x"], data["y"], "o", ms=4, color="C0", alpha=0.7, label="one run")
+        if categorical:
+            ax.hlines(data["means"], np.arange(k) - 0.3, np.arange(k) + 0.3, lw=2.5, color="C3", label="mean")
+            ax.set_xticks(np.arange(k), data["categories"], rotation=30 if long else 0,
+                          ha="right" if long else "center")
+            ax.set_xlim(-0.6, k - 0.4)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        elif log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title or f"{ylabel} against {xlabel}")
+        ax.grid(alpha=0.3)
+        return _save(fig, path)
+
+
+# --------------------------------------------------------------------------
+# 9. Pareto front of two objectives
+# --------------------------------------------------------------------------
+
+def pareto_data(points: Any, directions: tuple[str, str]) -> dict[str, Any]:
+    """Which of ``n`` points ``(objective 1, objective 2)`` are Pareto-optimal.
+
+    ``directions`` holds ``'min'`` or ``'max'`` per objective.  A point is
+    dominated when another is at least as good in both objectives and
+    strictly better in one; points with a non-finite value are never on the
+    front.  Returns ``points`` (n, 2), ``mask`` (n,) of non-dominated points,
+    ``front`` (their indices sorted by objective 1) and ``step`` -- the
+    ``where`` for a step line tracing the front's attainment boundary
+    (``'post'`` when objective 1 is minimized, ``'pre'`` when maximized).
+    """
+    pts = _to_numpy(points).reshape(-1, 2)
+    for d in directions:
+        if d not in ("min", "max"):
+            raise ValueError(f"directions must be 'min' or 'max', got {directions!r}")
+    cost = pts * np.array([1.0 if d == "min" else -1.0 for d in directions])  # everything minimized
+    finite = np.isfinite(cost).all(axis=1)
+    c = cost[finite]
+    no_worse = (c[None, :, :] <= c[:, None, :]).all(axis=2)  # [i, j]: j is no worse than i anywhere
+    better = (c[None, :, :] < c[:, None, :]).any(axis=2)
+    mask = np.zeros(len(pts), dtype=bool)
+    mask[np.flatnonzero(finite)] = ~(no_worse & better).any(axis=1)
+    front = np.flatnonzero(mask)
+    front = front[np.argsort(pts[front, 0], kind="stable")]
+    return {"points": pts, "mask": mask, "front": front, "directions": tuple(directions),
+            "step": "post" if directions[0] == "min" else "pre"}
+
+
+def save_pareto(points: Any, directions: tuple[str, str], path: str | Path, labels: Sequence[str] | None = None,
+                xlabel: str = "objective 1", ylabel: str = "objective 2", title: str | None = None) -> Path:
+    """Every point in grey, the Pareto-optimal ones highlighted, joined by a step line and
+    (with ``labels``) named; axis labels get the direction, e.g. ``recon_mse ↓``."""
+    data = pareto_data(points, directions)
+    pts, mask, front = data["points"], data["mask"], data["front"]
+    arrow = {"min": "↓ lower is better", "max": "↑ higher is better"}
+    with _figure(6.5, 5.0) as fig:
+        ax = fig.subplots()
+        ax.plot(pts[~mask, 0], pts[~mask, 1], "o", ms=5, color="0.6", alpha=0.8, label="dominated")
+        ax.step(pts[front, 0], pts[front, 1], where=data["step"], color="C3", lw=1.2, alpha=0.8)
+        ax.plot(pts[front, 0], pts[front, 1], "o", ms=7, color="C3", label=f"Pareto-optimal ({len(front)})")
+        finite_x = pts[np.isfinite(pts[:, 0]), 0]
+        middle = (finite_x.min() + finite_x.max()) / 2 if len(finite_x) else 0.0
+        for i in front if labels is not None else []:
+            right = pts[i, 0] > middle  # label towards the plot's inside so it is not cut off
+            ax.annotate(str(labels[i]), pts[i], xytext=(-5 if right else 5, 4), textcoords="offset points",
+                        ha="right" if right else "left", fontsize=7)
+        ax.set_xlabel(f"{xlabel} ({arrow[directions[0]]})")
+        ax.set_ylabel(f"{ylabel} ({arrow[directions[1]]})")
+        ax.set_title(title or "Pareto front")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        return _save(fig, path)

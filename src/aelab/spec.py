@@ -134,6 +134,7 @@ class TrainSpec(_Strict):
     nesterov: bool = False
     weight_decay: float = Field(default=0.0, ge=0.0)
     optimizer_args: dict[str, Union[float, bool, tuple[float, float]]] = Field(default_factory=dict)
+    optimizer_defaults: Literal["torch", "keras"] = "torch"
     schedule: ScheduleName = "none"
     schedule_args: dict[str, float] = Field(default_factory=dict)
     loss: Literal["mse", "mae", "bce"] = "mse"
@@ -256,33 +257,39 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     out = json.loads(json.dumps(raw))
     for item in overrides or []:
         parts, value = parse_override(item)
-        node: Any = out
-        for i, part in enumerate(parts[:-1]):
-            node = _descend(node, part, parts[: i + 1], item)
-        _assign(node, parts[-1], value, parts, item)
+        _set_path(out, parts, value, f"--set {item!r}")
     return out
 
 
-def _descend(node: Any, part: str, so_far: list[str], item: str) -> Any:
-    if isinstance(node, list):
-        return node[_index(node, part, so_far, item)]
-    if not isinstance(node, dict):
-        raise ConfigError(f"--set {item!r}: {'.'.join(so_far[:-1])} is not a mapping")
-    return node.setdefault(part, {})
+def set_values(raw: dict, values: dict[str, Any], label: str = "key") -> dict:
+    """Return a copy of ``raw`` with each dotted key in ``values`` set to its
+    (already parsed) value, e.g. ``{"model.encoder": [32, 10]}``."""
+    out = json.loads(json.dumps(raw))
+    for key, value in values.items():
+        _set_path(out, key.split("."), value, f"{label} {key!r}")
+    return out
 
 
-def _assign(node: Any, part: str, value: Any, parts: list[str], item: str) -> None:
+def _set_path(root: dict, parts: list[str], value: Any, label: str) -> None:
+    node: Any = root
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[_index(node, part, parts[: i + 1], label)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"{label}: {'.'.join(parts[:i])} is not a mapping")
     if isinstance(node, list):
-        node[_index(node, part, parts, item)] = value
+        node[_index(node, parts[-1], parts, label)] = value
     elif isinstance(node, dict):
-        node[part] = value
+        node[parts[-1]] = value
     else:
-        raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a mapping")
+        raise ConfigError(f"{label}: {'.'.join(parts[:-1])} is not a mapping")
 
 
-def _index(node: list, part: str, parts: list[str], item: str) -> int:
+def _index(node: list, part: str, parts: list[str], label: str) -> int:
     if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-        raise ConfigError(f"--set {item!r}: {'.'.join(parts)}: expected a list index below {len(node)}")
+        raise ConfigError(f"{label}: {'.'.join(parts)}: expected a list index below {len(node)}")
     return int(part)
 
 

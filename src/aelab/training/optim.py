@@ -13,14 +13,27 @@ _OPTIMIZERS = {
 }
 
 
+# Where Keras's defaults differ from PyTorch's (keras.optimizers, Keras 3):
+# reproducing a Keras tutorial's numbers needs them.
+KERAS_DEFAULTS = {
+    "adam": {"eps": 1e-7}, "adamw": {"eps": 1e-7}, "adamax": {"eps": 1e-7}, "nadam": {"eps": 1e-7},
+    "rmsprop": {"alpha": 0.9, "eps": 1e-7},
+    "adagrad": {"initial_accumulator_value": 0.1, "eps": 1e-7},
+    "adadelta": {"rho": 0.95, "eps": 1e-7},
+}
+
+
 def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
     """The optimizer named in ``spec`` with lr, weight decay, momentum (SGD,
-    RMSprop) and any extra ``optimizer_args`` (e.g. ``betas``, ``eps``)."""
+    RMSprop), Keras's defaults when ``optimizer_defaults: keras``, and any
+    extra ``optimizer_args`` (e.g. ``betas``, ``eps``), which win."""
     kwargs: dict = {"lr": spec.lr, "weight_decay": spec.weight_decay}
     if spec.optimizer in ("sgd", "rmsprop"):
         kwargs["momentum"] = spec.momentum
     if spec.optimizer == "sgd":
         kwargs["nesterov"] = spec.nesterov
+    if spec.optimizer_defaults == "keras":
+        kwargs.update(KERAS_DEFAULTS.get(spec.optimizer, {}))
     kwargs.update({k: tuple(v) if isinstance(v, (list, tuple)) else v
                    for k, v in spec.optimizer_args.items()})
     try:

@@ -1,0 +1,154 @@
+"""A study's results read back from its storage: rows, CSV, summary.
+
+One row per counted trial (retried and over-budget trials are left out, so
+nothing is counted twice).  The summary groups rows by configuration and
+reports each metric as mean ± std over every seed of that configuration.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from .runner import StudyContext, counted
+from .space import label_of
+
+SUMMARY_METRICS = ("recon_mse", "recon_mae", "elbo", "silhouette", "nmi", "ari", "cluster_acc", "knn_acc",
+                   "trustworthiness", "accuracy", "seconds")
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str
+    values: dict[str, Any]              # config field -> value
+    config: str                         # human label of ``values``
+    per_seed: list[dict[str, float]] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    seconds: float = math.nan
+    fail_reason: str = ""
+
+    def mean(self, metric: str) -> float:
+        vals = [m[metric] for m in self.per_seed if metric in m]
+        return statistics.fmean(vals) if vals else math.nan
+
+
+def trial_rows(study: optuna.Study, ctx: StudyContext) -> list[TrialRow]:
+    """Finished, counted trials in trial-number order."""
+    rows = []
+    for t in counted(study.get_trials(deepcopy=False)):
+        if t.state not in (TrialState.COMPLETE, TrialState.FAIL):
+            continue
+        values = {p.key: p.decode(t.params[p.key]) for p in ctx.params if p.key in t.params}
+        rows.append(TrialRow(
+            number=t.number, state="complete" if t.state == TrialState.COMPLETE else "failed",
+            values=values, config=label_of(values), per_seed=t.user_attrs.get("per_seed", []),
+            runs=t.user_attrs.get("runs", []), seconds=t.user_attrs.get("seconds", math.nan),
+            fail_reason=t.user_attrs.get("fail_reason", "")))
+    return rows
+
+
+def metric_names(rows: list[TrialRow], objectives: dict[str, str]) -> list[str]:
+    seen = list(objectives)
+    for r in rows:
+        for m in r.per_seed:
+            seen += [k for k in m if k not in seen]
+    return seen
+
+
+def results_csv(rows: list[TrialRow], ctx: StudyContext) -> str:
+    """One line per trial: parameters, every metric (mean over seeds), status, seconds."""
+    metrics = metric_names(rows, ctx.objectives)
+    header = ["trial", "status", *[p.key for p in ctx.params], *metrics,
+              *[f"{m}_std" for m in ctx.objectives], "repeats", "seconds", "fail_reason", "runs"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        stds = [_std([m.get(o, math.nan) for m in r.per_seed]) for o in ctx.objectives]
+        w.writerow([r.number, r.state, *[_cell(r.values.get(p.key)) for p in ctx.params],
+                    *[_cell(r.mean(m)) for m in metrics], *map(_cell, stds), len(r.per_seed),
+                    _cell(r.seconds), r.fail_reason, ";".join(r.runs)])
+    return buf.getvalue()
+
+
+def _std(vals: list[float]) -> float:
+    vals = [v for v in vals if math.isfinite(v)]
+    return statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else math.nan)
+
+
+def _cell(v) -> Any:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, (list, dict)):
+        return label_of({"": v}).removeprefix("=")
+    return "" if v is None else v
+
+
+@dataclass
+class Group:
+    """Every seed of one configuration, across the trials that ran it."""
+
+    config: str
+    values: dict[str, Any]
+    per_seed: list[dict[str, float]]
+    runs: list[str]
+    failed: int = 0
+
+    def stats(self, metric: str) -> tuple[float, float, int]:
+        vals = [m[metric] for m in self.per_seed if metric in m and math.isfinite(m[metric])]
+        if not vals:
+            return math.nan, math.nan, 0
+        return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0), len(vals)
+
+
+def groups(rows: list[TrialRow]) -> list[Group]:
+    """Rows grouped by configuration, in order of first appearance."""
+    out: dict[str, Group] = {}
+    for r in rows:
+        g = out.setdefault(r.config, Group(r.config, r.values, [], []))
+        if r.state == "complete":
+            g.per_seed += r.per_seed
+            g.runs += r.runs
+        else:
+            g.failed += 1
+    return list(out.values())
+
+
+def summary_md(rows: list[TrialRow], ctx: StudyContext, best: list[int]) -> str:
+    """Markdown: one line per configuration, mean ± std of each metric."""
+    gs = groups(rows)
+    metrics = [m for m in dict.fromkeys([*ctx.objectives, *SUMMARY_METRICS])
+               if any(g.stats(m)[2] for g in gs)]
+    head = "| configuration | seeds | " + " | ".join(_title(m, ctx.objectives) for m in metrics) + " |"
+    lines = [f"# Study `{ctx.name}`", "",
+             f"Strategy **{ctx.strategy}**, {len(rows)} trials "
+             f"({sum(r.state == 'complete' for r in rows)} complete, "
+             f"{sum(r.state == 'failed' for r in rows)} failed), {ctx.repeats} seed(s) per configuration. "
+             f"Values are mean ± std over seeds.", "",
+             head, "|" + "---|" * (len(metrics) + 2)]
+    for g in gs:
+        cells = [_pm(*g.stats(m)[:2]) for m in metrics]
+        lines.append(f"| {g.config} | {g.stats(metrics[0])[2] if metrics else 0} | " + " | ".join(cells) + " |")
+    failed = [r for r in rows if r.state == "failed"]
+    if failed:
+        lines += ["", "## Failed trials", ""] + [f"- trial {r.number} ({r.config}): {r.fail_reason}"
+                                                 for r in failed]
+    if best:
+        lines += ["", "## Best", ""] + [f"- trial {r.number}: {r.config}" for r in rows if r.number in best]
+    return "\n".join(lines) + "\n"
+
+
+def _title(metric: str, objectives: dict[str, str]) -> str:
+    arrow = {"min": " ↓", "max": " ↑"}.get(objectives.get(metric, ""), "")
+    return f"`{metric}`{arrow}"
+
+
+def _pm(mean: float, std: float) -> str:
+    return "—" if math.isnan(mean) else f"{mean:.4g} ± {std:.2g}"

@@ -1,0 +1,216 @@
+"""Creating a study in its storage and working through its trials.
+
+A worker is a loop: recover trials whose local worker process died (their
+configuration is queued again and the dead trial is marked superseded), stop
+when the queue is empty and the budget is spent, otherwise run one trial.
+Any number of workers, in one process or many, cooperate through the
+storage: queued configurations are popped atomically, so none is run twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from ..errors import ConfigError
+from .space import Param, config_for, label_of
+from .storage import open_storage
+from .strategies import get_strategy, optuna_params
+from .trial import TrialFailed, aggregate, file_lock, numeric_metrics, objective_values, run_repeats
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+ORPHAN_SECONDS = 120  # a RUNNING trial that never named its worker is presumed dead after this
+
+
+@dataclass
+class StudyContext:
+    """Everything a worker process needs (picklable)."""
+
+    name: str
+    study_dir: Path
+    storage_url: str | None
+    base: dict
+    params: list[Param]
+    objectives: dict[str, str]
+    repeats: int
+    strategy: str
+    seed: int
+    budget: int
+    fingerprint: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.study_dir / "runs"
+
+    @property
+    def directions(self) -> list[str]:
+        return ["minimize" if d == "min" else "maximize" for d in self.objectives.values()]
+
+
+def worker_id() -> str:
+    """``host:pid:start`` -- enough to tell a dead local worker from a live one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _alive(worker: str) -> bool:
+    host, pid, start = worker.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True  # another machine's worker: its storage heartbeat covers it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start == "?" or _start_time(int(pid)) == start
+
+
+# ------------------------------------------------------------ the study
+
+
+def create_or_load(ctx: StudyContext, worker_index: int = 0) -> optuna.Study:
+    """Create the study (queueing the strategy's configurations exactly once)
+    or load it, checking it was made from the same study file."""
+    storage = open_storage(ctx.storage_url, ctx.study_dir)
+    sampler = get_strategy(ctx.strategy).sampler(ctx.params, ctx.seed + worker_index)
+    try:
+        study = optuna.create_study(storage=storage, study_name=ctx.name, sampler=sampler,
+                                    directions=ctx.directions)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=ctx.name, storage=storage, sampler=sampler)
+        _check_fingerprint(study, ctx)
+        return study
+    study.set_user_attr("aelab_fingerprint", ctx.fingerprint)
+    for values in get_strategy(ctx.strategy).queued(ctx.params):
+        study.enqueue_trial(optuna_params(values), user_attrs={"queued": True}, skip_if_exists=True)
+    return study
+
+
+def _check_fingerprint(study: optuna.Study, ctx: StudyContext) -> None:
+    found = study.user_attrs.get("aelab_fingerprint")
+    if found is not None and found != ctx.fingerprint:
+        raise ConfigError(f"study '{ctx.name}' in this storage was created from a different study file "
+                          f"(space, objectives, strategy or base changed); use another --out or name")
+
+
+# ----------------------------------------------------------- bookkeeping
+
+
+def superseded(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of trials that were retried (their retry counts instead)."""
+    out = set()
+    for t in trials:
+        for key in ("retry_of",):
+            if key in t.user_attrs:
+                out.add(t.user_attrs[key])
+        if "failed_trial" in t.system_attrs:
+            out.add(t.system_attrs["failed_trial"])
+    return out
+
+
+def counted(trials) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count against the budget (not retried, not over budget)."""
+    gone = superseded(trials)
+    return [t for t in trials if t.number not in gone and not t.user_attrs.get("over_budget")]
+
+
+def recover_dead(study: optuna.Study, ctx: StudyContext) -> int:
+    """Fail RUNNING trials whose local worker died and queue them again."""
+    recovered = 0
+    with file_lock(ctx.study_dir / ".recover.lock"):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = t.user_attrs.get("worker")
+            if worker is None:  # killed between popping the trial and naming itself
+                age = time.time() - (t.datetime_start.timestamp() if t.datetime_start else time.time())
+                if age < ORPHAN_SECONDS:
+                    continue
+                worker = "unknown worker"
+            elif _alive(worker):
+                continue
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {worker} died")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            attrs = {k: v for k, v in t.user_attrs.items() if k in ("queued",)}
+            study.enqueue_trial(t.params, user_attrs={**attrs, "queued": True, "retry_of": t.number})
+            recovered += 1
+    return recovered
+
+
+def finished(study: optuna.Study, ctx: StudyContext) -> bool:
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return False
+    return ctx.strategy == "grid" or len(counted(trials)) >= ctx.budget
+
+
+def over_budget(study: optuna.Study, trial: optuna.Trial, ctx: StudyContext) -> bool:
+    """A freshly sampled trial beyond the budget (two workers raced past it)."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.user_attrs.get("queued") or "failed_trial" in frozen.system_attrs:
+        return False
+    earlier = [t for t in counted(study.get_trials(deepcopy=False)) if t.number < trial.number]
+    return len(earlier) >= ctx.budget
+
+
+# ------------------------------------------------------------- the work
+
+
+def make_objective(study: optuna.Study, ctx: StudyContext):
+    def objective(trial: optuna.Trial) -> list[float]:
+        trial.set_user_attr("worker", worker_id())
+        if over_budget(study, trial, ctx):
+            trial.set_user_attr("over_budget", True)
+            raise optuna.TrialPruned()
+        values = {p.key: p.suggest(trial) for p in ctx.params}
+        trial.set_user_attr("config", label_of(values))
+        start = time.perf_counter()
+        try:
+            runs = run_repeats(config_for(ctx.base, ctx.params, values), ctx.repeats, ctx.runs_dir)
+            per_seed = [numeric_metrics(r.metrics) for r in runs]
+            mean, std = aggregate(per_seed)
+            result = objective_values(mean, ctx.objectives)
+        except (TrialFailed, ConfigError) as e:
+            trial.set_user_attr("fail_reason", str(e))
+            trial.set_user_attr("seconds", time.perf_counter() - start)
+            raise
+        trial.set_user_attr("runs", [str(r.path.relative_to(ctx.study_dir)) for r in runs])
+        trial.set_user_attr("per_seed", per_seed)
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        return result
+    return objective
+
+
+def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None) -> None:
+    """One worker's loop; returns when the study needs nothing more from it."""
+    if threads:
+        torch.set_num_threads(threads)
+    study = create_or_load(ctx, worker_index)
+    objective = make_objective(study, ctx)
+    while True:
+        recover_dead(study, ctx)
+        if finished(study, ctx):
+            return
+        study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+
+
+def fingerprint(spec_dump: dict) -> str:
+    return json.dumps(spec_dump, sort_keys=True, default=str)
+
+
+def describe(values: dict[str, Any]) -> str:
+    return label_of(values)

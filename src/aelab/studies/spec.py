@@ -1,0 +1,114 @@
+"""The study file: a base experiment, a search space, objectives, a strategy.
+
+```yaml
+name: optimizers
+base: ../configs/digits-ae.yaml     # a config file (relative to this file) or a mapping
+set: [train.epochs=50]              # fixed overrides applied to the base
+space:                              # any dotted config field
+  train.optimizer: [sgd, adam, rmsprop, adagrad]       # categorical
+  train.lr: {low: 1.0e-4, high: 1.0e-1, log: true}     # float range
+  model.latent_dim: {low: 2, high: 16, step: 2}        # int range
+objectives: {recon_mse: min}        # metrics.json keys with a direction
+repeats: 3                          # seeds per configuration -> mean ± std
+trial_figures: false                # per-run figures (off: the study draws its own)
+strategy: grid                      # grid | random | tpe | nsga2
+trials: null                        # budget (grid: the whole grid)
+```
+Everything is checked before a study is created, so a bad file writes
+nothing to the storage.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError
+from ..spec import Config, format_validation_error, load_config, read_mapping
+
+STRATEGIES = ("grid", "random", "tpe", "nsga2")
+
+# Keys of metrics.json a study may optimize (evaluation + training summary).
+METRICS = {
+    "ae": ("recon_mse", "recon_mae", "recon_bce", "silhouette", "nmi", "ari", "cluster_acc", "knn_acc",
+           "trustworthiness"),
+    "vae": ("recon_mse", "recon_mae", "recon_bce", "elbo", "recon_term", "kl", "silhouette", "nmi", "ari",
+            "cluster_acc", "knn_acc", "trustworthiness"),
+    "classifier": ("accuracy", "test_loss"),
+}
+COMMON_METRICS = ("train_loss", "val_loss", "seconds", "parameters", "epochs_trained")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RangeSpec(_Strict):
+    """A numeric range; ints when ``low`` and ``high`` are ints and ``log`` is off
+    or ``type: int`` says so."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    type: Literal["int", "float"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "RangeSpec":
+        if not self.low < self.high:
+            raise ValueError(f"needs low < high, got low={self.low:g}, high={self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class ChoiceSpec(_Strict):
+    values: list[Any] = Field(min_length=1)
+
+
+class StudySpec(_Strict):
+    name: str | None = None
+    base: Union[str, dict[str, Any]]
+    set: list[str] = Field(default_factory=list)
+    space: dict[str, Union[list[Any], RangeSpec, ChoiceSpec]]
+    objectives: dict[str, Literal["min", "max"]] = Field(min_length=1)
+    repeats: int = Field(default=1, ge=1)
+    strategy: Literal[STRATEGIES] = "grid"
+    trials: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    trial_figures: bool = False  # per-run figures; the study draws its own side by side
+
+
+def load_study_spec(source: "str | Path | dict") -> tuple[StudySpec, Config, Path]:
+    """Validate a study file (or mapping); returns (spec, base config, folder
+    that relative paths in it are resolved against)."""
+    label, folder = ("study", Path.cwd()) if isinstance(source, dict) else (str(source), Path(source).parent)
+    raw = source if isinstance(source, dict) else read_mapping(source)
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, label)) from None
+    base = _base_mapping(spec, folder, label)
+    if not spec.space:
+        raise ConfigError(f"{label}: space: is empty; name at least one config field to vary")
+    cfg = load_config(base, spec.set)
+    _check_objectives(spec, cfg, label)
+    return spec, cfg, folder
+
+
+def _base_mapping(spec: StudySpec, folder: Path, label: str) -> dict:
+    if isinstance(spec.base, dict):
+        return spec.base
+    path = Path(spec.base) if Path(spec.base).is_absolute() else folder / spec.base
+    if not path.is_file():
+        raise ConfigError(f"{label}: base: no such config file {path}")
+    return read_mapping(path)
+
+
+def _check_objectives(spec: StudySpec, cfg: Config, label: str) -> None:
+    known = METRICS[cfg.model.kind] + COMMON_METRICS
+    for name in spec.objectives:
+        if name not in known:
+            raise ConfigError(f"{label}: objectives.{name}: not a metric of a {cfg.model.kind} run "
+                              f"(known: {', '.join(known)})")

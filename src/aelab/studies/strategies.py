@@ -1,0 +1,94 @@
+"""Search strategies behind one small interface (Optuna's ``samplers/_base.py``
+habit): a strategy names the Optuna sampler that proposes configurations and
+the configurations to queue before sampling starts.
+
+Later strategies (architecture evolution) plug in by registering here.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import optuna
+
+from ..errors import ConfigError
+from .space import Param, encode, grid_points
+
+
+class Strategy(ABC):
+    """How a study chooses the configurations it trains."""
+
+    name: str = ""
+
+    @abstractmethod
+    def sampler(self, params: list[Param], seed: int) -> optuna.samplers.BaseSampler:
+        """The sampler that proposes new configurations."""
+
+    def queued(self, params: list[Param]) -> list[dict[str, Any]]:
+        """Configurations enqueued once, when the study is created."""
+        return []
+
+    def budget(self, params: list[Param], trials: int | None) -> int:
+        """How many trials the study runs in all."""
+        if trials is None:
+            raise ConfigError(f"strategy {self.name}: needs a trial budget (trials: N or --trials N)")
+        return trials
+
+
+class Grid(Strategy):
+    """Every point of the Cartesian product, each exactly once."""
+
+    name = "grid"
+
+    def sampler(self, params, seed):
+        return optuna.samplers.RandomSampler(seed=seed)  # never consulted: all points are queued
+
+    def queued(self, params):
+        return grid_points(params)
+
+    def budget(self, params, trials):
+        size = len(grid_points(params))
+        if trials is not None and trials < size:
+            raise ConfigError(f"grid: {size} configurations do not fit in --trials {trials}; "
+                              f"raise the budget or shrink the space")
+        return size
+
+
+class Random(Strategy):
+    name = "random"
+
+    def sampler(self, params, seed):
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+class TPE(Strategy):
+    """Tree-structured Parzen estimator (Bergstra et al. 2011), multivariate."""
+
+    name = "tpe"
+
+    def sampler(self, params, seed):
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=5)
+
+
+class NSGA2(Strategy):
+    """NSGA-II (Deb et al. 2002) for several objectives at once."""
+
+    name = "nsga2"
+
+    def sampler(self, params, seed):
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Grid(), Random(), TPE(), NSGA2())}
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(f"strategy: unknown {name!r} (known: {', '.join(STRATEGIES)})") from None
+
+
+def optuna_params(values: dict[str, Any]) -> dict[str, Any]:
+    """A configuration as the params dict ``study.enqueue_trial`` expects."""
+    return {k: encode(v) for k, v in values.items()}

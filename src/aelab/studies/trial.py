@@ -1,0 +1,102 @@
+"""One configuration of a study, trained ``repeats`` times.
+
+Runs are cached by the hash of their fully resolved config (seed included)
+under ``STUDY_DIR/runs/<hash>/``: a configuration that finished is read back,
+never retrained; one whose worker was killed resumes from its checkpoint;
+two workers that reach the same configuration take turns (a file lock).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Iterator
+
+from .. import api
+from ..runs import CONFIG, METRICS, Run, load_run
+from ..spec import Config, load_config, set_values
+
+
+class TrialFailed(Exception):
+    """A configuration could not be scored; the message is the one-line reason."""
+
+
+def config_hash(cfg: Config) -> str:
+    """Stable identity of a fully resolved config."""
+    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def train_cached(cfg: Config, runs_dir: Path) -> Run:
+    """The finished run of ``cfg``: read back, resumed, or trained afresh."""
+    run_dir = runs_dir / config_hash(cfg)
+    with file_lock(runs_dir / f".{run_dir.name}.lock"):
+        if (run_dir / METRICS).exists():
+            return load_run(run_dir)
+        if (run_dir / CONFIG).exists():
+            return api.train(resume=run_dir)
+        return api.train(cfg, out=run_dir)
+
+
+def seeded(cfg: Config, repeat: int) -> Config:
+    """``cfg`` with ``train.seed`` advanced by ``repeat``."""
+    return load_config(set_values(cfg.model_dump(mode="json"), {"train.seed": cfg.train.seed + repeat}))
+
+
+def run_repeats(cfg: Config, repeats: int, runs_dir: Path) -> list[Run]:
+    """Train (or reuse) every seed of one configuration."""
+    runs = []
+    for r in range(repeats):
+        try:
+            run = train_cached(seeded(cfg, r), runs_dir)
+        except Exception as e:  # a trial failing must not stop the study
+            raise TrialFailed(f"seed {cfg.train.seed + r}: {type(e).__name__}: {_one_line(e)}") from e
+        if run.status != "completed":
+            epoch = run.metrics.get("diverged_epoch", "?")
+            raise TrialFailed(f"seed {cfg.train.seed + r}: {run.status} at epoch {epoch}")
+        runs.append(run)
+    return runs
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] or type(e).__name__
+
+
+def numeric_metrics(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None}
+
+
+def aggregate(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and (sample) standard deviation of each metric over seeds."""
+    keys = [k for k in per_seed[0] if all(k in m for m in per_seed)]
+    mean = {k: statistics.fmean(m[k] for m in per_seed) for k in keys}
+    std = {k: statistics.stdev([m[k] for m in per_seed]) if len(per_seed) > 1 else 0.0 for k in keys}
+    return mean, std
+
+
+def objective_values(mean: dict[str, float], objectives: dict[str, str]) -> list[float]:
+    values = []
+    for name in objectives:
+        v = mean.get(name, math.nan)
+        if not math.isfinite(v):
+            raise TrialFailed(f"objective {name} is {'missing' if name not in mean else v}")
+        values.append(v)
+    return values
