@@ -32,6 +32,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/epoch_time.py
+	$(BIN)/python benchmarks/study_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -111,3 +111,19 @@ def test_progress_bar_and_quiet(cfg_file, tmp_path):
     quiet = run("train", cfg_file, "--out", tmp_path / "b", "--set", "train.epochs=2", "--quiet")
     assert "epoch 2/2" in loud.output
     assert "epoch 2/2" not in quiet.output
+
+
+def test_study_run_through_the_cli(tiny, tmp_path):
+    tiny["train"]["epochs"] = 1
+    spec = {"name": "cli", "base": tiny, "space": {"model.latent_dim": [2, 3]},
+            "objectives": {"recon_mse": "min"}, "strategy": "grid"}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    r = run("study", "run", path, "--out", tmp_path / "s")
+    assert r.exit_code == 0, r.output
+    assert "2 complete" in r.output and (tmp_path / "s" / "results.csv").exists()
+    line = one_line_error(run("study", "run", path, "--out", tmp_path / "t", "--trials", "1"))
+    assert "do not fit in --trials 1" in line and not (tmp_path / "t").exists()
+    spec["space"] = {"model.latent_dimm": [2]}
+    path.write_text(yaml.safe_dump(spec))
+    assert "space.model.latent_dimm" in one_line_error(run("study", "run", path, "--out", tmp_path / "u"))

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import torch
 import yaml
 
 from ..atomic import write_text
+from ..data import load_dataset
 from ..errors import AelabError
-from ..spec import apply_overrides
+from ..spec import apply_overrides, load_config
 from .results import TrialRow, summary_md, results_csv, trial_rows
 from .runner import StudyContext, create_or_load, fingerprint, work
 from .space import check_space, parse_space
@@ -71,14 +74,32 @@ def _worker_main(ctx: StudyContext, index: int, threads: int) -> None:
         raise SystemExit(f"worker {index}: {e}")
 
 
+def warm_up(ctx: StudyContext) -> None:
+    """Pay once, before forking, what every worker would pay on its first
+    trial: torch.optim's lazy import of torch._dynamo (seconds) and loading
+    the base config's data set (cached in-process)."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    try:
+        load_dataset(load_config(ctx.base).data)
+    except AelabError:
+        pass  # a trial will report it
+
+
+def _context():
+    """fork where it is safe and cheap (Linux: workers inherit the warmed-up
+    imports and data), spawn elsewhere (macOS, Windows)."""
+    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
 def run_workers(ctx: StudyContext, workers: int) -> None:
-    """Run ``workers`` loops: in this process for one, else in spawned processes
-    with the cores shared out so they do not oversubscribe the machine."""
+    """Run ``workers`` loops: in this process for one, else in worker
+    processes with the cores shared out so they do not oversubscribe."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
         work(ctx, 0, threads)
         return
-    procs = [mp.get_context("spawn").Process(target=_worker_main, args=(ctx, i, threads), daemon=False)
+    warm_up(ctx)
+    procs = [_context().Process(target=_worker_main, args=(ctx, i, threads), daemon=False)
              for i in range(workers)]
     for p in procs:
         p.start()

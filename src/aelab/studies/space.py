@@ -138,7 +138,7 @@ def label_of(values: dict[str, Any]) -> str:
     def short(v):
         if isinstance(v, float):
             return f"{v:.4g}"
-        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
             return "+".join(v)
         return json.dumps(v, separators=(",", ":")) if not isinstance(v, str) else v
     return ", ".join(f"{short_key(k)}={short(v)}" for k, v in values.items())
