@@ -23,6 +23,7 @@ from .runs import (CHECKPOINT, FIGURES, HISTORY, METRICS, REPORT, Run, default_r
 from .spec import Config, load_config
 from .training.callbacks import CheckpointCallback, HistoryCallback, ProgressCallback
 from .training.checkpoint import restore_checkpoint
+from .training.evolution import EvolutionTrainer
 from .training.gradient import GradientTrainer, TrainState
 from .training.objectives import make_objective
 
@@ -65,8 +66,13 @@ def tensors(data: Dataset, device) -> tuple:
 
 
 def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume_from: Path | None = None
-        ) -> GradientTrainer:
-    """Train ``model`` on ``data`` per ``cfg.train``; optionally from a checkpoint."""
+        ) -> "GradientTrainer | EvolutionTrainer":
+    """Train ``model`` on ``data`` per ``cfg.train`` (gradient descent, GA or
+    ES); a gradient run optionally continues from a checkpoint."""
+    if cfg.train.method != "gradient":
+        trainer = EvolutionTrainer(model, cfg.train, [c for c in callbacks if not isinstance(c, CheckpointCallback)])
+        trainer.fit(*tensors(data, trainer.device))
+        return trainer
     trainer = GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)
     if resume_from is not None and resume_from.exists():
         restore_checkpoint(resume_from, trainer)
@@ -130,7 +136,8 @@ def _figures(run_dir, cfg, data, model, state, device) -> list[str]:
     if state.status != "completed":  # a diverged model's outputs are NaN: loss curves only
         from . import plots
         return relative([plots.save_loss_curves(state.history, run_dir / FIGURES / "loss_curves.png")], run_dir)
-    return relative(run_figures(run_dir / FIGURES, model, data, state.history, device, cfg.eval.seed), run_dir)
+    return relative(run_figures(run_dir / FIGURES, model, data, state.history, device, cfg.eval.seed,
+                                state.stages), run_dir)
 
 
 def evaluate(run_dir: str | Path, *, figures: bool = True) -> dict:

@@ -17,10 +17,15 @@ from .evaluation import eval_split, predict
 
 
 def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: list[dict],
-                device, seed: int = 0) -> list[Path]:
-    """Render the run's figures into ``folder``; returns the written paths."""
+                device, seed: int = 0, stages: list | None = None) -> list[Path]:
+    """Render the run's figures into ``folder``; returns the written paths.
+    ``stages`` (gradient-free runs): (generation, best vector) snapshots."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [plots.save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
+    if stages:
+        paths = [plots.save_fitness_curve(history, folder / "fitness.png", title="Fitness per generation"),
+                 _stages_strip(folder, model, data, stages, device)]
+    else:
+        paths = [plots.save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
     if model.kind == "classifier":
         return paths
     x, y, split = eval_split(data)
@@ -32,6 +37,18 @@ def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: li
     if model.kind == "vae":
         paths += _vae_figures(folder, model, device, seed)
     return paths
+
+
+def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> Path:
+    """The GA paper's "stages of evolution": the best individual's outputs
+    on (up to 10) training images at evenly spaced generations."""
+    from .training.population import Population
+    idx = np.unique(data.y_train, return_index=True)[1][:10] if data.y_train is not None else np.arange(10)
+    pick = data.x_train[np.sort(idx)[:10]]
+    x = torch.as_tensor(pick, device=device)
+    outs = Population(model).reconstruct(torch.stack([v for _, v in stages]), x).cpu().numpy()
+    rows = [("target", pick)] + [(f"gen {g}", o) for (g, _), o in zip(stages, outs)]
+    return plots.save_reconstruction_rows(rows, folder / "stages.png", title="Stages of evolution (best individual)")
 
 
 @torch.no_grad()

@@ -776,3 +776,28 @@ def save_pareto(points: Any, directions: tuple[str, str], path: str | Path, labe
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         return _save(fig, path)
+
+
+# ------------------------------------------------------- gradient-free training
+
+
+def fitness_curve_data(history: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Generations with the best and the mean fitness of the population."""
+    get = lambda key: np.array([float(r.get(key, np.nan) or np.nan) for r in history], dtype=float)
+    return {"generation": get("epoch"), "best": get("train_loss"), "mean": get("mean_fitness")}
+
+
+def save_fitness_curve(history: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None) -> Path:
+    """Best and mean fitness (MAE, lower is better) against generation."""
+    d = fitness_curve_data(history)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    try:
+        ax.plot(d["generation"], d["best"], label="best", color="tab:blue")
+        if np.isfinite(d["mean"]).any():
+            ax.plot(d["generation"], d["mean"], label="population mean", color="tab:orange", alpha=0.8)
+        ax.set(xlabel="generation", ylabel="fitness (MAE, lower is better)", title=title or "Fitness")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        return _save(fig, path)
+    finally:
+        plt.close(fig)

@@ -125,9 +125,12 @@ ScheduleName = Literal["none", "step", "exponential", "cosine", "plateau"]
 
 
 class TrainSpec(_Strict):
-    """How the model is trained (gradient descent on minibatches)."""
+    """How the model is trained: minibatch gradient descent, a genetic
+    algorithm or an evolution strategy (``method``).  The GA defaults are the
+    GA paper's: copy the best individual into every slot and perturb ``k =
+    mutated_weights`` random weights of each copy by uniform(-1, 1)."""
 
-    method: Literal["gradient"] = "gradient"
+    method: Literal["gradient", "ga", "es"] = "gradient"
     optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(default=1e-3, gt=0.0)
     momentum: float = Field(default=0.0, ge=0.0)
@@ -147,6 +150,22 @@ class TrainSpec(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = Field(default=1, ge=1)
+    # --- gradient-free training (method: ga | es)
+    population: int = Field(default=20, ge=2)
+    generations: int = Field(default=1000, ge=1)
+    max_seconds: float | None = Field(default=None, gt=0.0)
+    mutated_weights: int = Field(default=10, ge=1, description="k: genes perturbed per child (uniform)")
+    elitism: int = Field(default=1, ge=0)
+    selection: Literal["best", "tournament", "rank"] = "best"
+    tournament_size: int = Field(default=3, ge=2)
+    crossover: Literal["none", "uniform", "one_point"] = "none"
+    mutation: Literal["uniform", "gaussian"] = "uniform"
+    mutation_rate: float = Field(default=0.01, gt=0.0, le=1.0)
+    sigma: float = Field(default=0.05, gt=0.0, description="gaussian mutation / ES noise scale")
+    adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
+    es: Literal["openai", "snes"] = "openai"
+    fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
+    log_every: int = Field(default=10, ge=1, description="generations between history rows")
 
     @model_validator(mode="after")
     def _nesterov(self) -> "TrainSpec":

@@ -69,7 +69,9 @@ class ProgressCallback(Callback):
             TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("left"),
             TimeRemainingColumn(), transient=False)
         self.progress.start()
-        self.task = self.progress.add_task(self.description, total=trainer.spec.epochs,
+        spec = trainer.spec
+        total = spec.epochs if spec.method == "gradient" else spec.generations
+        self.task = self.progress.add_task(self.description, total=total,
                                            completed=trainer.state.epoch, losses="")
 
     def on_epoch_end(self, trainer: GradientTrainer) -> None:

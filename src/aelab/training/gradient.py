@@ -41,6 +41,7 @@ class TrainState:
     status: str = "running"  # running | completed | diverged
     stopped_early: bool = False
     best_weights: dict[str, torch.Tensor] | None = None
+    stages: list = field(default_factory=list)  # evolution: (generation, best vector) snapshots
 
 
 class Callback:

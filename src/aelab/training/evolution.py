@@ -1,0 +1,197 @@
+"""Gradient-free training: a genetic algorithm (GA) or an evolution strategy
+(ES) over flat weight vectors, with the whole population evaluated in one
+batched computation (:class:`Population`).
+
+Fitness is the GA paper's: mean absolute error between reconstruction and
+input (lower is better).  With ``fitness_batch`` every generation draws a new
+minibatch and re-evaluates everybody on it -- elites included, so no stale
+fitness survives.  The trainer has the same surface as the gradient trainer
+(``fit``, ``state``, callbacks), so a GA run is an ordinary run directory.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import torch
+
+from ..errors import ConfigError
+from ..spec import TrainSpec
+from . import operators as op
+from .gradient import Callback, TrainState, epoch_seed
+from .population import Population, check_finite
+
+log = logging.getLogger(__name__)
+
+
+class GA:
+    """Elitist GA; the defaults are the GA paper's mutation-only scheme."""
+
+    def __init__(self, spec: TrainSpec, pop: Population, theta0: torch.Tensor, gen: torch.Generator):
+        if spec.mutation == "uniform" and spec.mutated_weights > pop.size:
+            raise ConfigError(f"train.mutated_weights: k={spec.mutated_weights} exceeds the network's "
+                              f"{pop.size} parameters")
+        if spec.elitism >= spec.population:
+            raise ConfigError(f"train.elitism: {spec.elitism} leaves no room for children in a "
+                              f"population of {spec.population}")
+        self.spec, self.sigma, self.prev_best = spec, spec.sigma, None
+        self.P = initial_population(pop, theta0, spec.population, gen)
+
+    def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One generation; returns (best individual, fitness of everybody).
+        Everybody, elites included, is scored on this generation's data."""
+        fit = check_finite(pop.fitness(self.P, x))
+        order, e = fit.argsort(), self.spec.elitism
+        if self.spec.adaptive and self.prev_best is not None:  # last generation's children vs their parent
+            self.sigma = op.one_fifth_rule(self.sigma, float((fit[e:] < self.prev_best).float().mean()))
+        best = self.P[order[0]]
+        self.prev_best = fit[order[0]]
+        self.P = torch.cat([self.P[order[:e]], self._breed(fit, len(self.P) - e, gen)])
+        return best, fit
+
+    def _breed(self, fit: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
+        s = self.spec
+        pick = {"best": op.select_best, "rank": op.select_rank,
+                "tournament": lambda f, n, g: op.select_tournament(f, n, g, s.tournament_size)}[s.selection]
+        children = self.P[pick(fit, m, gen)]
+        if s.crossover != "none":
+            mates = self.P[pick(fit, m, gen)]
+            cross = op.crossover_uniform if s.crossover == "uniform" else op.crossover_one_point
+            children = cross(children, mates, gen)
+        if s.mutation == "uniform":
+            scale = self.sigma / s.sigma if s.adaptive else 1.0
+            return op.mutate_uniform(children, s.mutated_weights, gen, scale)
+        return op.mutate_gaussian(children, s.mutation_rate, self.sigma, gen)
+
+
+class OpenAIES:
+    """OpenAI-ES (Salimans et al. 2017): antithetic Gaussian perturbations of
+    one mean vector, centered-rank utilities, Adam on the gradient estimate."""
+
+    def __init__(self, spec: TrainSpec, pop: Population, theta0: torch.Tensor, gen: torch.Generator):
+        self.spec, self.theta = spec, theta0.clone()
+        self.m, self.v, self.t = torch.zeros_like(theta0), torch.zeros_like(theta0), 0
+
+    def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
+        half = max(self.spec.population // 2, 1)
+        eps = torch.randn(half, pop.size, generator=gen)
+        P = torch.cat([self.theta + self.spec.sigma * eps, self.theta - self.spec.sigma * eps])
+        fit = check_finite(pop.fitness(P, x))
+        u = op.centered_ranks(fit)
+        grad = ((u[:half] - u[half:]) @ eps) / (2 * half * self.spec.sigma)  # ascent on utility
+        self._adam(-grad)
+        return self.theta, fit
+
+    def _adam(self, g: torch.Tensor, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+        self.t += 1
+        self.m.mul_(b1).add_(g, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        step = self.spec.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        self.theta -= step * self.m / (self.v.sqrt() + eps)
+
+
+class SNES:
+    """Separable natural evolution strategy (Schaul et al. 2011): a mean and a
+    per-weight step size, both moved along natural-gradient estimates."""
+
+    def __init__(self, spec: TrainSpec, pop: Population, theta0: torch.Tensor, gen: torch.Generator):
+        self.spec, self.mu = spec, theta0.clone()
+        self.s = torch.full_like(theta0, spec.sigma)
+        self.eta_s = (3 + math.log(pop.size)) / (5 * math.sqrt(pop.size))
+
+    def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
+        z = torch.randn(self.spec.population, pop.size, generator=gen)
+        fit = check_finite(pop.fitness(self.mu + self.s * z, x))
+        u = op.snes_utilities(fit)
+        self.mu += self.spec.lr * self.s * (u @ z)
+        self.s *= torch.exp(0.5 * self.eta_s * (u @ (z * z - 1)))
+        return self.mu, fit
+
+
+def initial_population(pop: Population, theta0: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Individual 0 is the model's own initialization; the others are fresh
+    initializations (PyTorch's default schemes), seeded from ``gen``."""
+    rows = [theta0]
+    for _ in range(size - 1):  # once per run, not per generation
+        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
+        for m in pop.model.modules():
+            if hasattr(m, "reset_parameters") and m is not pop.model:
+                m.reset_parameters()
+        rows.append(pop.vector())
+    pop.load(theta0)
+    return torch.stack(rows)
+
+
+STRATEGIES = {"ga": GA, "openai": OpenAIES, "snes": SNES}
+
+
+class EvolutionTrainer:
+    """GA / ES training of an autoencoder; same surface as GradientTrainer."""
+
+    def __init__(self, model: torch.nn.Module, spec: TrainSpec, callbacks: list[Callback] | tuple = ()):
+        self.model, self.spec, self.callbacks = model, spec, list(callbacks)
+        self.pop = Population(model)
+        self.state = TrainState()
+        self.device = next(model.parameters()).device
+        self.gen = torch.Generator().manual_seed(spec.seed)
+        kind = "ga" if spec.method == "ga" else spec.es
+        self.strategy = STRATEGIES[kind](spec, self.pop, self.pop.vector(), self.gen)
+        self.best = self.pop.vector()
+        self.discarded = 0
+
+    def fit(self, x: torch.Tensor, y, x_val: torch.Tensor, y_val) -> TrainState:
+        """Evolve for ``generations`` or until ``max_seconds``; the best (GA) or
+        mean (ES) individual ends up in the model."""
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        start = last = time.perf_counter()
+        g = 0
+        while g < self.spec.generations and not self._out_of_time(start):
+            torch.manual_seed(epoch_seed(self.spec.seed, g))
+            best, fit = self.strategy.step(self.pop, self._batch(x), self.gen)
+            self.best, g = best.clone(), g + 1
+            self._count_discarded(fit)
+            if g % self.spec.log_every == 0 or g == self.spec.generations or self._out_of_time(start):
+                self._record(g, fit, x, x_val, time.perf_counter() - last)
+                last = time.perf_counter()
+        self.pop.load(self.best)
+        self.state.status = "completed"
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.state
+
+    def _snapshot(self, g: int, keep: int = 16) -> None:
+        """Keep the best individual at evenly spaced generations (at most
+        ``keep``: every other one is dropped when full) for the stages strip."""
+        self.state.stages.append((g, self.best.clone()))
+        if len(self.state.stages) > keep:
+            self.state.stages = self.state.stages[1::2] if len(self.state.stages) % 2 == 0 \
+                else self.state.stages[::2]
+
+    def _out_of_time(self, start: float) -> bool:
+        return self.spec.max_seconds is not None and time.perf_counter() - start >= self.spec.max_seconds
+
+    def _batch(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.spec.fitness_batch or self.spec.fitness_batch >= len(x):
+            return x
+        return x[torch.randperm(len(x), generator=self.gen)[: self.spec.fitness_batch]]
+
+    def _count_discarded(self, fit: torch.Tensor) -> None:
+        bad = int(torch.isinf(fit).sum())
+        if bad:
+            self.discarded += bad
+            log.warning("%d individual(s) with non-finite fitness discarded (%d so far)", bad, self.discarded)
+
+    def _record(self, g: int, fit: torch.Tensor, x: torch.Tensor, x_val: torch.Tensor, seconds: float) -> None:
+        best = self.best.unsqueeze(0)
+        finite = fit[torch.isfinite(fit)]
+        row = {"epoch": g, "train_loss": float(self.pop.fitness(best, x)[0]),
+               "val_loss": float(self.pop.fitness(best, x_val)[0]) if len(x_val) else math.nan,
+               "mean_fitness": float(finite.mean()) if len(finite) else math.nan,
+               "sigma": float(getattr(self.strategy, "sigma", self.spec.sigma)), "seconds": seconds}
+        self.state.history.append(row)
+        self.state.epoch = g
+        self._snapshot(g)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self)
