@@ -26,13 +26,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-$(BENCH_STAMP): $(STAMP)
+# Depends on the Makefile too, so a venv made before a package was added here gets it.
+$(BENCH_STAMP): $(STAMP) Makefile
 	-$(BIN)/python -m pip install -q keras tensorflow-cpu
+	-$(BIN)/python -m pip install -q pygad
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/epoch_time.py
 	$(BIN)/python benchmarks/study_throughput.py
+	$(BIN)/python benchmarks/ga_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

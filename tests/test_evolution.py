@@ -154,3 +154,17 @@ def test_non_finite_fitness_is_discarded_not_selected(caplog):
         state = trainer.fit(x, None, x[:0], None)
     assert state.status == "completed" and torch.isfinite(trainer.best).all()
     assert "non-finite fitness discarded" in caplog.text
+
+
+def test_chunked_scoring_and_mse_fitness(monkeypatch):
+    import aelab.training.population as population
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(encoder=[16], latent_dim=3), (1, 8, 8)).eval()
+    pop = Population(model)
+    P = pop.vector() + 0.2 * torch.randn(9, pop.size)
+    x = torch.rand(6, 1, 8, 8)
+    whole = pop.fitness(P, x)
+    monkeypatch.setattr(population, "CHUNK_ELEMENTS", 2 * 6 * 64)  # chunks of 2 individuals
+    assert torch.allclose(pop.fitness(P, x), whole, atol=1e-7)
+    mse = pop.fitness(P, x, "mse")
+    assert torch.allclose(mse, ((pop.reconstruct(P, x) - x) ** 2).flatten(1).mean(1), atol=1e-7)

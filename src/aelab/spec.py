@@ -165,6 +165,7 @@ class TrainSpec(_Strict):
     adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
     es: Literal["openai", "snes"] = "openai"
     fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
+    fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
     log_every: int = Field(default=10, ge=1, description="generations between history rows")
 
     @model_validator(mode="after")

@@ -41,7 +41,7 @@ class GA:
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One generation; returns (best individual, fitness of everybody).
         Everybody, elites included, is scored on this generation's data."""
-        fit = check_finite(pop.fitness(self.P, x))
+        fit = check_finite(pop.fitness(self.P, x, self.spec.fitness))
         order, e = fit.argsort(), self.spec.elitism
         if self.spec.adaptive and self.prev_best is not None:  # last generation's children vs their parent
             self.sigma = op.one_fifth_rule(self.sigma, float((fit[e:] < self.prev_best).float().mean()))
@@ -77,7 +77,7 @@ class OpenAIES:
         half = max(self.spec.population // 2, 1)
         eps = torch.randn(half, pop.size, generator=gen)
         P = torch.cat([self.theta + self.spec.sigma * eps, self.theta - self.spec.sigma * eps])
-        fit = check_finite(pop.fitness(P, x))
+        fit = check_finite(pop.fitness(P, x, self.spec.fitness))
         u = op.centered_ranks(fit)
         grad = ((u[:half] - u[half:]) @ eps) / (2 * half * self.spec.sigma)  # ascent on utility
         self._adam(-grad)
@@ -102,7 +102,7 @@ class SNES:
 
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
         z = torch.randn(self.spec.population, pop.size, generator=gen)
-        fit = check_finite(pop.fitness(self.mu + self.s * z, x))
+        fit = check_finite(pop.fitness(self.mu + self.s * z, x, self.spec.fitness))
         u = op.snes_utilities(fit)
         self.mu += self.spec.lr * self.s * (u @ z)
         self.s *= torch.exp(0.5 * self.eta_s * (u @ (z * z - 1)))
@@ -186,8 +186,9 @@ class EvolutionTrainer:
     def _record(self, g: int, fit: torch.Tensor, x: torch.Tensor, x_val: torch.Tensor, seconds: float) -> None:
         best = self.best.unsqueeze(0)
         finite = fit[torch.isfinite(fit)]
-        row = {"epoch": g, "train_loss": float(self.pop.fitness(best, x)[0]),
-               "val_loss": float(self.pop.fitness(best, x_val)[0]) if len(x_val) else math.nan,
+        f = self.spec.fitness
+        row = {"epoch": g, "train_loss": float(self.pop.fitness(best, x, f)[0]),
+               "val_loss": float(self.pop.fitness(best, x_val, f)[0]) if len(x_val) else math.nan,
                "mean_fitness": float(finite.mean()) if len(finite) else math.nan,
                "sigma": float(getattr(self.strategy, "sigma", self.spec.sigma)), "seconds": seconds}
         self.state.history.append(row)
