@@ -190,3 +190,10 @@ def test_shipped_studies_at_reduced_size(tmp_path, name, reduce):
     assert f"bar_{next(iter(spec['objectives']))}.png" in figures
     if name == "hidden-layers":
         assert {"reconstructions.png", "latent_spaces.png"} <= figures
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_study_file_validates(path, tmp_path):
+    ctx = prepare(path, tmp_path / "s")
+    assert ctx.params and ctx.budget >= 1
+    assert not (tmp_path / "s").exists()  # validating writes nothing
