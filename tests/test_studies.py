@@ -128,9 +128,15 @@ def test_two_processes_on_one_study_cooperate(study, tmp_path):
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err.decode()
-    trials = create_or_load(prepare(study, out)).get_trials()
+    everything = create_or_load(prepare(study, out)).get_trials()
+    # When both pop the last queued point at once, Optuna hands the loser a
+    # freshly sampled trial: it must be pruned as over budget, never trained.
+    extra = [t for t in everything if t.user_attrs.get("over_budget")]
+    assert all(t.state == optuna.trial.TrialState.PRUNED and not t.params for t in extra)
+    trials = [t for t in everything if not t.user_attrs.get("over_budget")]
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len({(t.params["model.latent_dim"], t.params["train.lr"]) for t in trials}) == 4
+    assert len(run_study(study, out=out).rows) == 4
     assert len(run_dirs(out)) == 8  # every configuration trained once per seed, by one of the two
 
 
