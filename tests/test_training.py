@@ -56,6 +56,8 @@ def test_same_seed_same_bits_and_other_seed_differs(tiny, tmp_path):
 
 KILLER = r"""
 import json, os, signal, sys
+import torch
+torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
 import aelab.training.gradient as g
 original = g.GradientTrainer.train_epoch
 def train_epoch(self, x, y, epoch):

@@ -21,8 +21,9 @@ from .atomic import write_text
 from .runs import (CHECKPOINT, FIGURES, HISTORY, METRICS, REPORT, Run, default_run_dir, load_model,
                    load_run, prepare_new, save_model, write_config, write_json)
 from .spec import Config, load_config
-from .training.callbacks import CheckpointCallback, HistoryCallback, ProgressCallback
-from .training.checkpoint import restore_checkpoint
+from .training.callbacks import (CheckpointCallback, EvolutionCheckpointCallback, HistoryCallback,
+                                 ProgressCallback)
+from .training.checkpoint import read_tensors_and_state, restore_checkpoint
 from .training.evolution import EvolutionTrainer
 from .training.gradient import GradientTrainer, TrainState
 from .training.objectives import make_objective
@@ -70,7 +71,11 @@ def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume
     """Train ``model`` on ``data`` per ``cfg.train`` (gradient descent, GA or
     ES); a gradient run optionally continues from a checkpoint."""
     if cfg.train.method != "gradient":
-        trainer = EvolutionTrainer(model, cfg.train, [c for c in callbacks if not isinstance(c, CheckpointCallback)])
+        cbs = [EvolutionCheckpointCallback(c.path, cfg.train.checkpoint_seconds)
+               if isinstance(c, CheckpointCallback) else c for c in callbacks]
+        trainer = EvolutionTrainer(model, cfg.train, cbs)
+        if resume_from is not None and resume_from.exists():
+            trainer.restore(*read_tensors_and_state(resume_from))
         trainer.fit(*tensors(data, trainer.device))
         return trainer
     trainer = GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)

@@ -167,6 +167,7 @@ class TrainSpec(_Strict):
     fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
     fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
     log_every: int = Field(default=10, ge=1, description="generations between history rows")
+    checkpoint_seconds: float = Field(default=10.0, ge=0.0, description="GA/ES: seconds between checkpoints")
 
     @model_validator(mode="after")
     def _nesterov(self) -> "TrainSpec":

@@ -197,15 +197,19 @@ def make_objective(study: optuna.Study, ctx: StudyContext):
 
 def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None) -> None:
     """One worker's loop; returns when the study needs nothing more from it."""
+    previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    study = create_or_load(ctx, worker_index)
-    objective = make_objective(study, ctx)
-    while True:
-        recover_dead(study, ctx)
-        if finished(study, ctx):
-            return
-        study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+    try:
+        study = create_or_load(ctx, worker_index)
+        objective = make_objective(study, ctx)
+        while True:
+            recover_dead(study, ctx)
+            if finished(study, ctx):
+                return
+            study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+    finally:
+        torch.set_num_threads(previous)  # an in-process worker leaves the caller's setting alone
 
 
 def fingerprint(spec_dump: dict) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..atomic import write_text
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, save_tensors_and_state
 from .gradient import Callback, GradientTrainer
 
 HISTORY_FIRST = ["epoch", "train_loss", "val_loss", "seconds"]
@@ -44,6 +45,22 @@ class CheckpointCallback(Callback):
 
     def on_train_end(self, trainer: GradientTrainer) -> None:
         save_checkpoint(self.path, trainer)
+
+
+class EvolutionCheckpointCallback(Callback):
+    """Checkpoint a GA/ES run at most every ``every_seconds`` and at the end
+    (a population can be tens of MB: per-record writes would dominate)."""
+
+    def __init__(self, path: str | Path, every_seconds: float = 10.0):
+        self.path, self.every, self.last = Path(path), every_seconds, time.perf_counter()
+
+    def on_epoch_end(self, trainer) -> None:
+        if time.perf_counter() - self.last >= self.every:
+            save_tensors_and_state(self.path, *trainer.checkpoint())
+            self.last = time.perf_counter()
+
+    def on_train_end(self, trainer) -> None:
+        save_tensors_and_state(self.path, *trainer.checkpoint())
 
 
 class HistoryCallback(Callback):

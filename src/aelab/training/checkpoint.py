@@ -96,3 +96,21 @@ def restore_checkpoint(path: str | Path, trainer: GradientTrainer) -> None:
         best_epoch=meta["best_epoch"], bad_epochs=meta["bad_epochs"], status=meta["status"],
         stopped_early=meta["stopped_early"],
         best_weights={k: v.to(trainer.device) for k, v in best.items()} or None)
+
+
+def save_tensors_and_state(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """One safetensors file: ``tensors`` plus ``meta`` as JSON metadata, atomically."""
+    clean = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(clean, str(tmp), metadata={"aelab": json.dumps(meta)})
+
+
+def read_tensors_and_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Inverse of :func:`save_tensors_and_state`; one clear line if unreadable."""
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = (f.metadata() or {}).get("aelab")
+        return load_file(str(p)), json.loads(raw) if raw else {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunDirError(f"{p}: not a readable checkpoint ({e})") from None

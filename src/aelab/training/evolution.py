@@ -50,6 +50,16 @@ class GA:
         self.P = torch.cat([self.P[order[:e]], self._breed(fit, len(self.P) - e, gen)])
         return best, fit
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"P": self.P}
+
+    def meta(self) -> dict:
+        return {"sigma": self.sigma, "prev_best": None if self.prev_best is None else float(self.prev_best)}
+
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        self.P, self.sigma = tensors["P"], meta["sigma"]
+        self.prev_best = None if meta["prev_best"] is None else torch.tensor(meta["prev_best"])
+
     def _breed(self, fit: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
         s = self.spec
         pick = {"best": op.select_best, "rank": op.select_rank,
@@ -83,6 +93,15 @@ class OpenAIES:
         self._adam(-grad)
         return self.theta, fit
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"theta": self.theta, "m": self.m, "v": self.v}
+
+    def meta(self) -> dict:
+        return {"t": self.t}
+
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        self.theta, self.m, self.v, self.t = tensors["theta"], tensors["m"], tensors["v"], meta["t"]
+
     def _adam(self, g: torch.Tensor, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
         self.t += 1
         self.m.mul_(b1).add_(g, alpha=1 - b1)
@@ -108,6 +127,15 @@ class SNES:
         self.s *= torch.exp(0.5 * self.eta_s * (u @ (z * z - 1)))
         return self.mu, fit
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"mu": self.mu, "s": self.s}
+
+    def meta(self) -> dict:
+        return {}
+
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        self.mu, self.s = tensors["mu"], tensors["s"]
+
 
 def initial_population(pop: Population, theta0: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
     """Individual 0 is the model's own initialization; the others are fresh
@@ -124,6 +152,7 @@ def initial_population(pop: Population, theta0: torch.Tensor, size: int, gen: to
 
 
 STRATEGIES = {"ga": GA, "openai": OpenAIES, "snes": SNES}
+EVOLUTION_FORMAT = "aelab-evolution-1"
 
 
 class EvolutionTrainer:
@@ -138,21 +167,22 @@ class EvolutionTrainer:
         kind = "ga" if spec.method == "ga" else spec.es
         self.strategy = STRATEGIES[kind](spec, self.pop, self.pop.vector(), self.gen)
         self.best = self.pop.vector()
-        self.discarded = 0
+        self.discarded, self.elapsed = 0, 0.0
 
     def fit(self, x: torch.Tensor, y, x_val: torch.Tensor, y_val) -> TrainState:
         """Evolve for ``generations`` or until ``max_seconds``; the best (GA) or
         mean (ES) individual ends up in the model."""
         for cb in self.callbacks:
             cb.on_train_start(self)
-        start = last = time.perf_counter()
-        g = 0
-        while g < self.spec.generations and not self._out_of_time(start):
+        start = last = time.perf_counter() - self.elapsed  # a resumed run keeps its time budget
+        g = self.state.epoch
+        while self.state.status == "running" and g < self.spec.generations and not self._out_of_time(start):
             torch.manual_seed(epoch_seed(self.spec.seed, g))
             best, fit = self.strategy.step(self.pop, self._batch(x), self.gen)
             self.best, g = best.clone(), g + 1
             self._count_discarded(fit)
             if g % self.spec.log_every == 0 or g == self.spec.generations or self._out_of_time(start):
+                self.elapsed = time.perf_counter() - start
                 self._record(g, fit, x, x_val, time.perf_counter() - last)
                 last = time.perf_counter()
         self.pop.load(self.best)
@@ -168,6 +198,27 @@ class EvolutionTrainer:
         if len(self.state.stages) > keep:
             self.state.stages = self.state.stages[1::2] if len(self.state.stages) % 2 == 0 \
                 else self.state.stages[::2]
+
+    # ------------------------------------------------------- checkpoints
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, JSON-able state) from which :meth:`restore` resumes exactly."""
+        tensors = {f"strategy.{k}": v for k, v in self.strategy.tensors().items()}
+        tensors |= {"best": self.best, "rng.gen": self.gen.get_state()}
+        tensors |= {f"stage.{i}": v for i, (_, v) in enumerate(self.state.stages)}
+        meta = {"format": EVOLUTION_FORMAT, "generation": self.state.epoch, "history": self.state.history,
+                "status": self.state.status, "stages": [g for g, _ in self.state.stages],
+                "strategy": self.strategy.meta(), "elapsed": self.elapsed, "discarded": self.discarded}
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        if meta.get("format") != EVOLUTION_FORMAT:
+            raise ConfigError(f"checkpoint: not an evolution checkpoint (format {meta.get('format')!r})")
+        self.strategy.load({k[9:]: v for k, v in tensors.items() if k.startswith("strategy.")}, meta["strategy"])
+        self.best, self.elapsed, self.discarded = tensors["best"], meta["elapsed"], meta["discarded"]
+        self.gen.set_state(tensors["rng.gen"])
+        self.state = TrainState(epoch=meta["generation"], history=meta["history"], status=meta["status"],
+                                stages=[(g, tensors[f"stage.{i}"]) for i, g in enumerate(meta["stages"])])
+        self.pop.load(self.best)
 
     def _out_of_time(self, start: float) -> bool:
         return self.spec.max_seconds is not None and time.perf_counter() - start >= self.spec.max_seconds
