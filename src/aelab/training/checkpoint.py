@@ -62,22 +62,14 @@ def save_checkpoint(path: str | Path, trainer: GradientTrainer) -> None:
         "stopped_early": s.stopped_early, "optimizer": opt_meta,
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"aelab": json.dumps(meta)})
+    save_tensors_and_state(path, tensors, meta)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, metadata) of a checkpoint; one clear line if it is unreadable."""
-    p = Path(path)
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = (f.metadata() or {}).get("aelab")
-        tensors = load_file(str(p))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise RunDirError(f"{p}: not a readable checkpoint ({e})") from None
-    meta = json.loads(raw) if raw else {}
+    """(tensors, metadata) of a gradient checkpoint; one clear line if unreadable."""
+    tensors, meta = read_tensors_and_state(path)
     if meta.get("format") != FORMAT:
-        raise RunDirError(f"{p}: not an aelab checkpoint (format {meta.get('format')!r})")
+        raise RunDirError(f"{path}: not an aelab checkpoint (format {meta.get('format')!r})")
     return tensors, meta
 
 
