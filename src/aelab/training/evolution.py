@@ -85,7 +85,7 @@ class OpenAIES:
 
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
         half = max(self.spec.population // 2, 1)
-        eps = torch.randn(half, pop.size, generator=gen)
+        eps = torch.randn(half, pop.size, generator=gen).to(self.theta.device)
         P = torch.cat([self.theta + self.spec.sigma * eps, self.theta - self.spec.sigma * eps])
         fit = check_finite(pop.fitness(P, x, self.spec.fitness))
         u = op.centered_ranks(fit)
@@ -120,7 +120,7 @@ class SNES:
         self.eta_s = (3 + math.log(pop.size)) / (5 * math.sqrt(pop.size))
 
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
-        z = torch.randn(self.spec.population, pop.size, generator=gen)
+        z = torch.randn(self.spec.population, pop.size, generator=gen).to(self.mu.device)
         fit = check_finite(pop.fitness(self.mu + self.s * z, x, self.spec.fitness))
         u = op.snes_utilities(fit)
         self.mu += self.spec.lr * self.s * (u @ z)
@@ -213,6 +213,7 @@ class EvolutionTrainer:
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         if meta.get("format") != EVOLUTION_FORMAT:
             raise ConfigError(f"checkpoint: not an evolution checkpoint (format {meta.get('format')!r})")
+        tensors = {k: v if k.startswith("rng.") else v.to(self.device) for k, v in tensors.items()}
         self.strategy.load({k[9:]: v for k, v in tensors.items() if k.startswith("strategy.")}, meta["strategy"])
         self.best, self.elapsed, self.discarded = tensors["best"], meta["elapsed"], meta["discarded"]
         self.gen.set_state(tensors["rng.gen"])
@@ -226,7 +227,7 @@ class EvolutionTrainer:
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         if not self.spec.fitness_batch or self.spec.fitness_batch >= len(x):
             return x
-        return x[torch.randperm(len(x), generator=self.gen)[: self.spec.fitness_batch]]
+        return x[torch.randperm(len(x), generator=self.gen)[: self.spec.fitness_batch].to(x.device)]
 
     def _count_discarded(self, fit: torch.Tensor) -> None:
         bad = int(torch.isinf(fit).sum())

@@ -10,6 +10,12 @@ import torch
 Tensor = torch.Tensor
 
 
+def _on(t: Tensor, like: Tensor) -> Tensor:
+    """Random draws come from a CPU generator (reproducible on any device)
+    and move to the population's device."""
+    return t.to(like.device, non_blocking=True)
+
+
 # ------------------------------------------------------------ selection
 def select_best(fitness: Tensor, m: int, gen: torch.Generator) -> Tensor:
     """The GA paper's rule: every child descends from the single best."""
@@ -18,41 +24,41 @@ def select_best(fitness: Tensor, m: int, gen: torch.Generator) -> Tensor:
 
 def select_tournament(fitness: Tensor, m: int, gen: torch.Generator, size: int = 3) -> Tensor:
     """m tournaments of ``size`` random individuals; each winner is a parent."""
-    entrants = torch.randint(len(fitness), (m, size), generator=gen)
+    entrants = _on(torch.randint(len(fitness), (m, size), generator=gen), fitness)
     return entrants.gather(1, fitness[entrants].argmin(1, keepdim=True)).squeeze(1)
 
 
 def select_rank(fitness: Tensor, m: int, gen: torch.Generator) -> Tensor:
     """Linear rank selection: the best of P is P times likelier than the worst."""
-    rank = torch.empty_like(fitness).scatter_(0, fitness.argsort(), torch.arange(len(fitness), 0, -1.0))
-    return torch.multinomial(rank, m, replacement=True, generator=gen)
+    rank = torch.empty(len(fitness)).scatter_(0, fitness.argsort().cpu(), torch.arange(len(fitness), 0, -1.0))
+    return _on(torch.multinomial(rank, m, replacement=True, generator=gen), fitness)
 
 
 # ------------------------------------------------------------ crossover
 def crossover_uniform(a: Tensor, b: Tensor, gen: torch.Generator) -> Tensor:
     """Each gene from either parent with probability 1/2."""
-    return torch.where(torch.rand(a.shape, generator=gen) < 0.5, a, b)
+    return torch.where(_on(torch.rand(a.shape, generator=gen), a) < 0.5, a, b)
 
 
 def crossover_one_point(a: Tensor, b: Tensor, gen: torch.Generator) -> Tensor:
     """Genes before a random cut from ``a``, after it from ``b``."""
-    cut = torch.randint(1, a.shape[1], (len(a), 1), generator=gen)
-    return torch.where(torch.arange(a.shape[1]) < cut, a, b)
+    cut = _on(torch.randint(1, a.shape[1], (len(a), 1), generator=gen), a)
+    return torch.where(torch.arange(a.shape[1], device=a.device) < cut, a, b)
 
 
 # ------------------------------------------------------------- mutation
 def mutate_uniform(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> Tensor:
     """The GA paper's mutation: k random genes of each child get a
     uniform(-scale, scale) number added (relative, not replaced)."""
-    idx = torch.randint(children.shape[1], (len(children), k), generator=gen)
-    delta = (torch.rand(len(children), k, generator=gen) * 2 - 1) * scale
+    idx = _on(torch.randint(children.shape[1], (len(children), k), generator=gen), children)
+    delta = _on((torch.rand(len(children), k, generator=gen) * 2 - 1) * scale, children)
     return children.scatter_add(1, idx, delta)
 
 
 def mutate_gaussian(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> Tensor:
     """Each gene, with probability ``rate``, gets N(0, sigma^2) added."""
-    mask = torch.rand(children.shape, generator=gen) < rate
-    return children + mask * torch.randn(children.shape, generator=gen) * sigma
+    mask = _on(torch.rand(children.shape, generator=gen), children) < rate
+    return children + mask * _on(torch.randn(children.shape, generator=gen), children) * sigma
 
 
 def one_fifth_rule(sigma: float, success: float, factor: float = 1.22) -> float:
@@ -65,7 +71,7 @@ def one_fifth_rule(sigma: float, success: float, factor: float = 1.22) -> float:
 def centered_ranks(fitness: Tensor) -> Tensor:
     """Utilities in [-0.5, 0.5], best (lowest fitness) highest (Salimans et al. 2017)."""
     ranks = torch.empty_like(fitness).scatter_(0, fitness.argsort(descending=True),
-                                               torch.arange(len(fitness), dtype=fitness.dtype))
+                                               torch.arange(len(fitness), dtype=fitness.dtype, device=fitness.device))
     return ranks / (len(fitness) - 1) - 0.5
 
 
@@ -73,5 +79,5 @@ def snes_utilities(fitness: Tensor) -> Tensor:
     """SNES fitness shaping (Schaul et al. 2011): log-rank weights summing to 0."""
     lam = len(fitness)
     raw = torch.clamp(torch.log(torch.tensor(lam / 2 + 1.0)) - torch.log(torch.arange(1, lam + 1.0)), min=0)
-    u = raw / raw.sum() - 1.0 / lam
+    u = (raw / raw.sum() - 1.0 / lam).to(fitness.device)
     return torch.empty_like(fitness).scatter_(0, fitness.argsort(), u)

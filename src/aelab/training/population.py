@@ -106,7 +106,7 @@ def _per_sample(module: nn.Module, h: Tensor) -> Tensor:
 
 def _linear(pop: Population, m: nn.Linear, P: Tensor, h: Tensor) -> Tensor:
     w = pop._slice(P, m.weight)  # (P, out, in)
-    b = pop._slice(P, m.bias).unsqueeze(1) if m.bias is not None else torch.zeros(len(P), 1, w.shape[1])
+    b = pop._slice(P, m.bias).unsqueeze(1) if m.bias is not None else P.new_zeros(len(P), 1, w.shape[1])
     return torch.baddbmm(b, h.expand(len(P), *h.shape[1:]), w.transpose(1, 2))  # (P, N, out)
 
 
