@@ -20,7 +20,7 @@ from aelab.spec import dump_config, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-FAST = ["train.epochs=1", "eval.figures=false"]
+FAST = ["train.epochs=1", "train.generations=1", "train.max_seconds=30", "eval.figures=false"]
 
 
 def needs_download(path: Path) -> bool:
