@@ -88,7 +88,7 @@ def main() -> None:
     per_hour = lambda s: args.configs / s * 3600
     print(f"machine: {machine()}")
     print(f"grid: {args.configs} configurations of the digits AE, {args.epochs} epochs each")
-    print(f"| workers | wall s | trials/hour |\n|---|---|---|")
+    print("| workers | wall s | trials/hour |\n|---|---|---|")
     print(f"| 1 | {one:.1f} | {per_hour(one):.0f} |\n| 2 | {two:.1f} | {per_hour(two):.0f} |")
     ratio = one / two
     print(f"speed-up 2 vs 1 workers: {ratio:.2f}x (target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})")

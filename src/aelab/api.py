@@ -71,9 +71,7 @@ def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume
     """Train ``model`` on ``data`` per ``cfg.train`` (gradient descent, GA or
     ES); a gradient run optionally continues from a checkpoint."""
     if cfg.train.method != "gradient":
-        cbs = [EvolutionCheckpointCallback(c.path, cfg.train.checkpoint_seconds)
-               if isinstance(c, CheckpointCallback) else c for c in callbacks]
-        trainer = EvolutionTrainer(model, cfg.train, cbs)
+        trainer = EvolutionTrainer(model, cfg.train, callbacks)
         if resume_from is not None and resume_from.exists():
             trainer.restore(*read_tensors_and_state(resume_from))
         trainer.fit(*tensors(data, trainer.device))
@@ -83,6 +81,14 @@ def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume
         restore_checkpoint(resume_from, trainer)
     trainer.fit(*tensors(data, trainer.device))
     return trainer
+
+
+def checkpoint_callback(cfg: Config, path: Path):
+    """Gradient runs checkpoint every N epochs; GA/ES runs at most every N
+    seconds (a population can be tens of MB)."""
+    if cfg.train.method == "gradient":
+        return CheckpointCallback(path, cfg.train.checkpoint_every)
+    return EvolutionCheckpointCallback(path, cfg.train.checkpoint_seconds)
 
 
 def train(config=None, *, overrides: list[str] | None = None, out: str | Path | None = None,
@@ -102,8 +108,7 @@ def train(config=None, *, overrides: list[str] | None = None, out: str | Path | 
     if resume is None:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, cfg)
-    callbacks = [HistoryCallback(run_dir / HISTORY),
-                 CheckpointCallback(run_dir / CHECKPOINT, cfg.train.checkpoint_every)]
+    callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT)]
     if not quiet:
         callbacks.insert(0, ProgressCallback(run_dir.name))
     trainer = fit(model, cfg, data, callbacks, run_dir / CHECKPOINT if resume is not None else None)

@@ -14,7 +14,6 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
@@ -116,9 +115,8 @@ def superseded(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
     """Numbers of trials that were retried (their retry counts instead)."""
     out = set()
     for t in trials:
-        for key in ("retry_of",):
-            if key in t.user_attrs:
-                out.add(t.user_attrs[key])
+        if "retry_of" in t.user_attrs:
+            out.add(t.user_attrs["retry_of"])
         if "failed_trial" in t.system_attrs:
             out.add(t.system_attrs["failed_trial"])
     return out
@@ -214,7 +212,3 @@ def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None) -
 
 def fingerprint(spec_dump: dict) -> str:
     return json.dumps(spec_dump, sort_keys=True, default=str)
-
-
-def describe(values: dict[str, Any]) -> str:
-    return label_of(values)

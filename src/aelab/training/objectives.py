@@ -60,7 +60,7 @@ def vae_objective(loss: str, beta: float, warmup: int) -> Objective:
     """Negative ELBO per sample: reconstruction summed over pixels plus
     beta * KL(q(z|x) || p(z)) (Kingma & Welling 2014, eq. 10; Higgins et al.
     2017 for beta)."""
-    fn = {"mse": F.mse_loss, "mae": F.l1_loss}.get(loss)
+    fn = _MEAN.get(loss)
 
     def objective(model, x, y, epoch):
         out = model(x)
