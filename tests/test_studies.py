@@ -198,8 +198,28 @@ def test_shipped_studies_at_reduced_size(tmp_path, name, reduce):
         assert {"reconstructions.png", "latent_spaces.png"} <= figures
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.stem)
+STUDY_FILES = [p for p in sorted((ROOT / "studies").glob("*.yaml")) if yaml.safe_load(p.read_text()).get("kind") != "lso"]
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
 def test_every_shipped_study_file_validates(path, tmp_path):
     ctx = prepare(path, tmp_path / "s")
-    assert ctx.params and ctx.budget >= 1
+    assert (ctx.params or ctx.architecture is not None) and ctx.budget >= 1
     assert not (tmp_path / "s").exists()  # validating writes nothing
+
+
+def test_a_study_half_created_by_a_dead_process_is_finished_by_the_next(study, tmp_path, monkeypatch):
+    import aelab.studies.runner as runner
+    ctx = prepare(study, tmp_path / "s")
+    storage = runner.open_storage(ctx.storage_url, ctx.study_dir)
+    optuna.create_study(storage=storage, study_name=ctx.name, directions=ctx.directions)  # then "died"
+    monkeypatch.setattr(runner, "CREATE_SECONDS", 0.5)
+    loaded = create_or_load(ctx)
+    assert loaded.user_attrs["aelab_fingerprint"] == ctx.fingerprint
+    waiting = [t for t in loaded.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+    assert len(waiting) == len(runner.get_strategy("grid").queued(ctx.params)) > 0
+
+
+def test_an_lso_experiment_file_is_pointed_to_its_command(tmp_path):
+    with pytest.raises(ConfigError, match="aelab lso-study"):
+        prepare(ROOT / "studies" / "lso-paper.yaml", tmp_path / "s")

@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: never open a window, safe without a display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
@@ -801,3 +802,45 @@ def save_fitness_curve(history: Sequence[Mapping[str, Any]], path: str | Path, t
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------------------- architecture evolution
+
+
+def generation_curve_data(generations: Sequence[int], values: Sequence[float], direction: str) -> dict[str, Any]:
+    """Per generation: the best value so far, the generation's best and mean.
+
+    ``generations[i]`` and ``values[i]`` belong to one evaluated individual;
+    non-finite values (failed trials) are dropped.  ``direction`` is
+    ``'min'`` or ``'max'``.
+    """
+    if direction not in ("min", "max"):
+        raise ValueError(f"direction must be 'min' or 'max', got {direction!r}")
+    g = np.asarray(generations, dtype=int)
+    v = np.asarray(values, dtype=float)
+    keep = np.isfinite(v)
+    g, v = g[keep], v[keep]
+    gens = np.unique(g)
+    pick = np.min if direction == "min" else np.max
+    best = np.array([pick(v[g == k]) for k in gens], dtype=float)
+    mean = np.array([v[g == k].mean() for k in gens], dtype=float)
+    so_far = np.minimum.accumulate(best) if direction == "min" else np.maximum.accumulate(best)
+    return {"generation": gens, "best": best, "mean": mean, "best_so_far": so_far,
+            "points": (g, v), "direction": direction}
+
+
+def save_generation_curve(generations: Sequence[int], values: Sequence[float], direction: str,
+                          path: str | Path, ylabel: str, title: str | None = None) -> Path:
+    """Every individual as a dot, each generation's mean, and the best so far."""
+    d = generation_curve_data(generations, values, direction)
+    with _figure(6.5, 4.0) as fig:
+        ax = fig.subplots()
+        ax.plot(*d["points"], "o", ms=3, color="0.6", alpha=0.6, label="one architecture")
+        ax.plot(d["generation"], d["mean"], "-", color="C1", label="generation mean")
+        ax.step(d["generation"], d["best_so_far"], where="post", color="C0", lw=2, label="best so far")
+        arrow = "↓ lower is better" if direction == "min" else "↑ higher is better"
+        ax.set(xlabel="generation", ylabel=f"{ylabel} ({arrow})", title=title or f"{ylabel} by generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        return _save(fig, path)

@@ -36,6 +36,7 @@ from .runner import StudyContext
 from .space import label_of, short_key
 
 MAX_CONFIGS = 12  # rows / panels of the model figures: more would be unreadable
+ARCH_CONFIGS = 6  # architecture studies: the best few
 N_IMAGES = 10
 
 
@@ -57,8 +58,8 @@ def study_figures(study_dir: Path, rows: list[TrialRow], ctx: StudyContext, best
         return []
     folder = Path(study_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = _bar_charts(folder, rows, ctx)
-    outputs = _model_outputs(Path(study_dir), [g for g in groups(rows) if g.runs][:MAX_CONFIGS])
+    paths = _bar_charts(folder, rows, ctx) if ctx.architecture is None else []
+    outputs = _model_outputs(Path(study_dir), _shown(groups(rows), ctx))
     if outputs:
         paths.append(_reconstructions(folder, outputs))
         paths.append(plots.save_latent_panels(
@@ -93,6 +94,18 @@ def _bar_charts(folder: Path, rows: list[TrialRow], ctx: StudyContext) -> list[P
                                               ylabel=f"{metric} ({_arrow(direction)})",
                                               title=f"{metric} by {fields}\n(mean ± std over seeds)"))
     return paths
+
+
+def _shown(gs: list[Group], ctx: StudyContext) -> list[Group]:
+    """The configurations drawn side by side: in file order, or for an
+    architecture study (hundreds of them) the best by the first objective."""
+    gs = [g for g in gs if g.runs]
+    if ctx.architecture is None:
+        return gs[:MAX_CONFIGS]
+    metric, direction = next(iter(ctx.objectives.items()))
+    sign = 1.0 if direction == "min" else -1.0
+    score = lambda g: sign * g.stats(metric)[0] if g.stats(metric)[2] else math.inf
+    return sorted(gs, key=score)[:ARCH_CONFIGS]
 
 
 def _model_outputs(study_dir: Path, gs: list[Group]) -> list[_Outputs]:

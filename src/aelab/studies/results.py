@@ -46,9 +46,11 @@ def trial_rows(study: optuna.Study, ctx: StudyContext) -> list[TrialRow]:
         if t.state not in (TrialState.COMPLETE, TrialState.FAIL):
             continue
         values = {p.key: p.decode(t.params[p.key]) for p in ctx.params if p.key in t.params}
+        if ctx.architecture is not None:
+            values = {"architecture": t.user_attrs.get("config", "(not proposed)"), **values}
         rows.append(TrialRow(
             number=t.number, state="complete" if t.state == TrialState.COMPLETE else "failed",
-            values=values, config=label_of(values), per_seed=t.user_attrs.get("per_seed", []),
+            values=values, config=t.user_attrs.get("config") or label_of(values), per_seed=t.user_attrs.get("per_seed", []),
             runs=t.user_attrs.get("runs", []), seconds=t.user_attrs.get("seconds", math.nan),
             fail_reason=t.user_attrs.get("fail_reason", "")))
     return rows
@@ -65,17 +67,24 @@ def metric_names(rows: list[TrialRow], objectives: dict[str, str]) -> list[str]:
 def results_csv(rows: list[TrialRow], ctx: StudyContext) -> str:
     """One line per trial: parameters, every metric (mean over seeds), status, seconds."""
     metrics = metric_names(rows, ctx.objectives)
-    header = ["trial", "status", *[p.key for p in ctx.params], *metrics,
+    keys = value_keys(ctx)
+    header = ["trial", "status", *keys, *metrics,
               *[f"{m}_std" for m in ctx.objectives], "repeats", "seconds", "fail_reason", "runs"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for r in rows:
         stds = [_std([m.get(o, math.nan) for m in r.per_seed]) for o in ctx.objectives]
-        w.writerow([r.number, r.state, *[_cell(r.values.get(p.key)) for p in ctx.params],
+        w.writerow([r.number, r.state, *[_cell(r.values.get(k)) for k in keys],
                     *[_cell(r.mean(m)) for m in metrics], *map(_cell, stds), len(r.per_seed),
                     _cell(r.seconds), r.fail_reason, ";".join(r.runs)])
     return buf.getvalue()
+
+
+def value_keys(ctx: StudyContext) -> list[str]:
+    """The columns that say what a trial trained: the searched fields, and the
+    architecture in an architecture study."""
+    return (["architecture"] if ctx.architecture is not None else []) + [p.key for p in ctx.params]
 
 
 def _std(vals: list[float]) -> float:

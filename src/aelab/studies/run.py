@@ -10,27 +10,24 @@ STUDY_DIR/
   figures/          bar charts, side-by-side reconstructions and latents, ...
 ```
 Running the same command again continues the study; several processes (or
-``--workers N``) share it through the storage.
+``--workers N``, or Ray tasks: ``executors.py``) share it through the storage,
+on one machine or many (``docs/cluster.md``).
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-import torch
 import yaml
 
 from ..atomic import write_text
-from ..data import load_dataset
-from ..errors import AelabError
-from ..spec import apply_overrides, load_config
+from ..spec import apply_overrides
 from .results import TrialRow, summary_md, results_csv, trial_rows
-from .runner import StudyContext, create_or_load, fingerprint, work
+from .executors import Executor, LocalExecutor, run_workers, warm_up  # noqa: F401 (re-exported)
+from .runner import StudyContext, create_or_load, fingerprint
 from .space import check_space, parse_space
+from .architecture.checks import check_architecture
 from .spec import StudySpec, load_study_spec, _base_mapping
 from .storage import check_storage_url
 from .strategies import get_strategy
@@ -61,59 +58,14 @@ def prepare(source, out: str | Path | None = None, storage: str | None = None,
     study_dir = Path(out) if out else Path("runs") / f"study-{name}"
     dump = {"space": spec.model_dump(mode="json")["space"], "objectives": spec.objectives,
             "strategy": spec.strategy, "repeats": spec.repeats, "seed": spec.seed, "base": base}
+    shape = None
+    if spec.architecture is not None:
+        dump["architecture"] = spec.architecture.model_dump(mode="json")
+        shape = check_architecture(spec, base, budget, label)
     return StudyContext(name=name, study_dir=study_dir, storage_url=storage, base=base, params=params,
                         objectives=dict(spec.objectives), repeats=spec.repeats, strategy=spec.strategy,
                         seed=spec.seed, budget=budget, fingerprint=fingerprint(dump),
-                        extra={"spec": spec})
-
-
-def _worker_main(ctx: StudyContext, index: int, threads: int) -> None:
-    try:
-        work(ctx, index, threads)
-    except AelabError as e:
-        raise SystemExit(f"worker {index}: {e}")
-
-
-def warm_up(ctx: StudyContext) -> None:
-    """Pay once, before forking, what every worker would pay on its first
-    trial: torch.optim's lazy import of torch._dynamo (seconds) and loading
-    the base config's data set (cached in-process)."""
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    try:
-        load_dataset(load_config(ctx.base).data)
-    except AelabError:
-        pass  # a trial will report it
-
-
-def _context():
-    """fork where it is safe and cheap (Linux: workers inherit the warmed-up
-    imports and data), spawn elsewhere (macOS, Windows)."""
-    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-
-
-def run_workers(ctx: StudyContext, workers: int) -> None:
-    """Run ``workers`` loops: in this process for one, else in worker
-    processes with the cores shared out so they do not oversubscribe."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    if workers == 1:
-        work(ctx, 0, threads)
-        return
-    warm_up(ctx)
-    procs = [_context().Process(target=_worker_main, args=(ctx, i, threads), daemon=False)
-             for i in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()
-        raise
-    bad = [p.exitcode for p in procs if p.exitcode]
-    if bad:
-        print(f"warning: {len(bad)} worker(s) exited abnormally (codes {bad}); "
-              f"their trials are retried by the next run")
+                        extra={"spec": spec}, architecture=spec.architecture, input_shape=shape)
 
 
 def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
@@ -124,6 +76,9 @@ def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
     write_text(ctx.study_dir / "summary.md", summary_md(rows, ctx, best))
     from .figures import study_figures
     figures = study_figures(ctx.study_dir, rows, ctx, best)
+    if ctx.architecture is not None:
+        from .architecture.outputs import architecture_outputs
+        figures += architecture_outputs(ctx, study)
     return StudyResult(ctx.study_dir, ctx.name, rows, best, figures)
 
 
@@ -134,15 +89,17 @@ def _best(study: optuna.Study) -> list[int]:
         return []
 
 
-def run_study(source, *, out=None, storage=None, workers: int = 1, trials: int | None = None) -> StudyResult:
-    """Run (or continue) a study to its budget and write its outputs."""
-    if workers < 1:
-        raise AelabError(f"--workers: expected at least 1, got {workers}")
+def run_study(source, *, out=None, storage=None, workers: int = 1, trials: int | None = None,
+              executor: Executor | None = None) -> StudyResult:
+    """Run (or continue) a study to its budget and write its outputs.
+    ``executor`` runs the trials (default: ``LocalExecutor(workers)``)."""
+    executor = executor or LocalExecutor(workers)
     ctx = prepare(source, out, storage, trials)
-    ctx.study_dir.mkdir(parents=True, exist_ok=True)
+    executor.check()  # an unreachable cluster or database leaves no study directory behind
     study = create_or_load(ctx)
+    ctx.study_dir.mkdir(parents=True, exist_ok=True)
     _write_study_file(ctx)
-    run_workers(ctx, workers)
+    executor.run(ctx)
     return write_outputs(ctx, study)
 
 

@@ -20,12 +20,14 @@ import torch
 from optuna.trial import TrialState
 
 from ..errors import ConfigError
+from .architecture.space import ArchitectureSpec, Space
 from .space import Param, config_for, label_of
-from .storage import open_storage
+from .storage import fail_stale, open_storage, retry_params
 from .strategies import get_strategy, optuna_params
 from .trial import TrialFailed, aggregate, file_lock, numeric_metrics, objective_values, run_repeats
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+CREATE_SECONDS = 30  # a study still without its fingerprint after this was abandoned by its creator
 ORPHAN_SECONDS = 120  # a RUNNING trial that never named its worker is presumed dead after this
 
 
@@ -45,6 +47,8 @@ class StudyContext:
     budget: int
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    architecture: "ArchitectureSpec | None" = None  # an architecture space to search or evolve
+    input_shape: tuple[int, int, int] | None = None  # the data's (C, H, W), for architecture studies
 
     @property
     def runs_dir(self) -> Path:
@@ -93,12 +97,31 @@ def create_or_load(ctx: StudyContext, worker_index: int = 0) -> optuna.Study:
                                     directions=ctx.directions)
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=ctx.name, storage=storage, sampler=sampler)
+        _wait_created(study, ctx)
         _check_fingerprint(study, ctx)
         return study
-    study.set_user_attr("aelab_fingerprint", ctx.fingerprint)
+    _finish_creation(study, ctx)
+    return study
+
+
+def _finish_creation(study: optuna.Study, ctx: StudyContext) -> None:
+    """Queue the strategy's configurations, then set the fingerprint: its
+    presence tells other processes the queue is complete."""
     for values in get_strategy(ctx.strategy).queued(ctx.params):
         study.enqueue_trial(optuna_params(values), user_attrs={"queued": True}, skip_if_exists=True)
-    return study
+    study.set_user_attr("aelab_fingerprint", ctx.fingerprint)
+
+
+def _wait_created(study: optuna.Study, ctx: StudyContext) -> None:
+    """A process that loads a study another one is still creating (many
+    processes started at once) waits until its queue is complete; if the
+    creator died half-way, it finishes the creation itself."""
+    deadline = time.monotonic() + CREATE_SECONDS
+    while "aelab_fingerprint" not in study.user_attrs:
+        if time.monotonic() > deadline:
+            _finish_creation(study, ctx)
+            return
+        time.sleep(0.2)
 
 
 def _check_fingerprint(study: optuna.Study, ctx: StudyContext) -> None:
@@ -141,10 +164,13 @@ def recover_dead(study: optuna.Study, ctx: StudyContext) -> int:
                 worker = "unknown worker"
             elif _alive(worker):
                 continue
-            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {worker} died")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            try:  # the heartbeat may have failed (and retried) it meanwhile: then it is not ours
+                study._storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {worker} died")
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
             attrs = {k: v for k, v in t.user_attrs.items() if k in ("queued",)}
-            study.enqueue_trial(t.params, user_attrs={**attrs, "queued": True, "retry_of": t.number})
+            study.enqueue_trial(retry_params(t), user_attrs={**attrs, "queued": True, "retry_of": t.number})
             recovered += 1
     return recovered
 
@@ -174,11 +200,10 @@ def make_objective(study: optuna.Study, ctx: StudyContext):
         if over_budget(study, trial, ctx):
             trial.set_user_attr("over_budget", True)
             raise optuna.TrialPruned()
-        values = {p.key: p.suggest(trial) for p in ctx.params}
-        trial.set_user_attr("config", label_of(values))
         start = time.perf_counter()
         try:
-            runs = run_repeats(config_for(ctx.base, ctx.params, values), ctx.repeats, ctx.runs_dir)
+            cfg = choose_config(study, trial, ctx)
+            runs = run_repeats(cfg, ctx.repeats, ctx.runs_dir)
             per_seed = [numeric_metrics(r.metrics) for r in runs]
             mean, std = aggregate(per_seed)
             result = objective_values(mean, ctx.objectives)
@@ -193,19 +218,39 @@ def make_objective(study: optuna.Study, ctx: StudyContext):
     return objective
 
 
-def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None) -> None:
-    """One worker's loop; returns when the study needs nothing more from it."""
+def choose_config(study: optuna.Study, trial: optuna.Trial, ctx: StudyContext):
+    """The trial's config: a point of the space (sampled or queued), or the
+    architecture the strategy proposes (with the space's fields on top)."""
+    values = {p.key: p.suggest(trial) for p in ctx.params}
+    if ctx.architecture is None:
+        trial.set_user_attr("config", label_of(values))
+        return config_for(ctx.base, ctx.params, values)
+    from .architecture.propose import propose  # it reads the history through this module
+    space = Space.resolve(ctx.architecture, config_for(ctx.base, ctx.params, values).model_dump(mode="json"),
+                          ctx.input_shape)
+    arch = propose(study, trial, ctx, space).arch
+    trial.set_user_attr("config", ", ".join(filter(None, [arch.label(), label_of(values)])))
+    return space.config(arch)
+
+
+def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None,
+         max_trials: int | None = None) -> None:
+    """One worker's loop; returns when the study needs nothing more from it
+    (or after ``max_trials`` trials: one per Ray task)."""
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         study = create_or_load(ctx, worker_index)
         objective = make_objective(study, ctx)
-        while True:
+        done = 0
+        while max_trials is None or done < max_trials:
             recover_dead(study, ctx)
+            fail_stale(study)  # another host's dead worker: its heartbeat stopped
             if finished(study, ctx):
                 return
             study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+            done += 1
     finally:
         torch.set_num_threads(previous)  # an in-process worker leaves the caller's setting alone
 

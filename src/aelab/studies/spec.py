@@ -11,8 +11,10 @@ space:                              # any dotted config field
 objectives: {recon_mse: min}        # metrics.json keys with a direction
 repeats: 3                          # seeds per configuration -> mean ± std
 trial_figures: false                # per-run figures (off: the study draws its own)
-strategy: grid                      # grid | random | tpe | nsga2
+strategy: grid                      # grid | random | tpe | nsga2 | article-rule | aging-evolution
 trials: null                        # budget (grid: the whole grid)
+architecture: null                  # an architecture space instead of (or beside) `space`:
+                                    # see aelab.studies.architecture.space.ArchitectureSpec
 ```
 Everything is checked before a study is created, so a bad file writes
 nothing to the storage.
@@ -26,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..errors import ConfigError
 from ..spec import Config, format_validation_error, load_config, read_mapping
+from .architecture.space import ArchitectureSpec
 
-STRATEGIES = ("grid", "random", "tpe", "nsga2")
+STRATEGIES = ("grid", "random", "tpe", "nsga2", "article-rule", "aging-evolution")
 
 # Keys of metrics.json a study may optimize (evaluation + training summary).
 METRICS = {
@@ -71,13 +74,14 @@ class StudySpec(_Strict):
     name: str | None = None
     base: Union[str, dict[str, Any]]
     set: list[str] = Field(default_factory=list)
-    space: dict[str, Union[list[Any], RangeSpec, ChoiceSpec]]
+    space: dict[str, Union[list[Any], RangeSpec, ChoiceSpec]] = Field(default_factory=dict)
     objectives: dict[str, Literal["min", "max"]] = Field(min_length=1)
     repeats: int = Field(default=1, ge=1)
     strategy: Literal[STRATEGIES] = "grid"
     trials: int | None = Field(default=None, ge=1)
     seed: int = 0
     trial_figures: bool = False  # per-run figures; the study draws its own side by side
+    architecture: ArchitectureSpec | None = None  # evolve / search architectures (issue: architecture evolution)
 
 
 def load_study_spec(source: "str | Path | dict") -> tuple[StudySpec, Config, Path]:
@@ -85,13 +89,19 @@ def load_study_spec(source: "str | Path | dict") -> tuple[StudySpec, Config, Pat
     that relative paths in it are resolved against)."""
     label, folder = ("study", Path.cwd()) if isinstance(source, dict) else (str(source), Path(source).parent)
     raw = source if isinstance(source, dict) else read_mapping(source)
+    if raw.get("kind") == "lso":
+        raise ConfigError(f"{label}: an LSO experiment file (kind: lso), not a study; "
+                          f"run it with `aelab lso-study {label}`")
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, label)) from None
     base = _base_mapping(spec, folder, label)
-    if not spec.space:
-        raise ConfigError(f"{label}: space: is empty; name at least one config field to vary")
+    if spec.strategy in ("article-rule", "aging-evolution") and spec.architecture is None:
+        raise ConfigError(f"{label}: strategy {spec.strategy} needs an architecture: block")
+    if not spec.space and spec.architecture is None:
+        raise ConfigError(f"{label}: space: is empty; name at least one config field to vary "
+                          f"(or declare an architecture: space)")
     cfg = load_config(base, spec.set)
     _check_objectives(spec, cfg, label)
     return spec, cfg, folder

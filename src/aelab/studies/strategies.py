@@ -2,7 +2,10 @@
 habit): a strategy names the Optuna sampler that proposes configurations and
 the configurations to queue before sampling starts.
 
-Later strategies (architecture evolution) plug in by registering here.
+The architecture-evolution strategies choose their configurations from the
+study's history instead of a sampler (see
+:mod:`aelab.studies.architecture.propose`); they register here for their
+names and budgets.
 """
 from __future__ import annotations
 
@@ -79,7 +82,23 @@ class NSGA2(Strategy):
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Grid(), Random(), TPE(), NSGA2())}
+class ArticleRule(Strategy):
+    """The VAE article's per-individual mutate-and-keep-if-better rounds."""
+
+    name = "article-rule"
+
+    def sampler(self, params, seed):
+        return optuna.samplers.RandomSampler(seed=seed)  # never consulted: proposals come from history
+
+
+class AgingEvolution(ArticleRule):
+    """Regularized evolution (Real et al. 2019)."""
+
+    name = "aging-evolution"
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Grid(), Random(), TPE(), NSGA2(), ArticleRule(),
+                                                       AgingEvolution())}
 
 
 def get_strategy(name: str) -> Strategy:

@@ -25,9 +25,14 @@ class TrialFailed(Exception):
     """A configuration could not be scored; the message is the one-line reason."""
 
 
+# Fields that change where a run is logged, not what it computes: two configs
+# differing only there are the same experiment (and share a cached run).
+NOT_HASHED = {"train": {"track", "track_uri"}}
+
+
 def config_hash(cfg: Config) -> str:
-    """Stable identity of a fully resolved config."""
-    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    """Stable identity of a fully resolved config (logging settings left out)."""
+    text = json.dumps(cfg.model_dump(mode="json", exclude=NOT_HASHED), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -97,6 +102,6 @@ def objective_values(mean: dict[str, float], objectives: dict[str, str]) -> list
     for name in objectives:
         v = mean.get(name, math.nan)
         if not math.isfinite(v):
-            raise TrialFailed(f"objective {name} is {'missing' if name not in mean else v}")
+            raise TrialFailed(f"objective {name} is {'missing or undefined (nan)' if name not in mean else v}")
         values.append(v)
     return values
