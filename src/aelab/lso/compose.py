@@ -1,0 +1,116 @@
+"""Compose a generator with a classifier into one module ``z -> probabilities``.
+
+The LSO paper trains an autoencoder and a classifier separately, then puts
+the decoder in front of the classifier (its figure 3) so that the latent
+vector is the new input layer.  :class:`LatentClassifier` is that network;
+:class:`PixelSpace` is the identity "generator" that makes the same code run
+the paper's baseline, simple input optimization on the classifier's pixels.
+Shapes are checked once, when the two parts are composed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..errors import AelabError, RunDirError
+from ..runs import load_model, load_run
+
+
+class LSOError(AelabError):
+    """An LSO input (run directory, target, option) is not what LSO needs."""
+
+
+def _fmt(shape) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+class PixelSpace(nn.Module):
+    """The identity generator: the optimized vector *is* the image (flattened)."""
+
+    kind = "pixels"
+
+    def __init__(self, image_shape: tuple[int, ...]):
+        super().__init__()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim = int(torch.Size(self.image_shape).numel())
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:  # (B, C*H*W) -> (B, C, H, W)
+        return z.reshape(len(z), *self.image_shape)
+
+
+class LatentClassifier(nn.Module):
+    """decoder -> classifier as one network: ``probs(z)`` and ``images(z)``.
+
+    Both parts are frozen (``requires_grad=False``, eval mode): LSO moves the
+    latent vector, never a weight.
+    """
+
+    def __init__(self, generator: nn.Module, classifier: nn.Module, latent_dim: int,
+                 image_shape: tuple[int, ...], num_classes: int):
+        super().__init__()
+        self.generator, self.classifier = generator.eval(), classifier.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.latent_dim, self.image_shape = int(latent_dim), tuple(image_shape)
+        self.num_classes = int(num_classes)
+
+    def images(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, C, H, W)
+        return self.generator.decode(z)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
+        return self.classifier(self.images(z))["logits"]
+
+    def probs(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
+        return torch.softmax(self.logits(z), dim=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.probs(z)
+
+
+def _latent_dim(autoencoder: nn.Module) -> int:
+    """Width of the code: a VAE says it; for an AE, the last linear layer of ``to_latent``."""
+    if hasattr(autoencoder, "latent_dim"):
+        return int(autoencoder.latent_dim)
+    return [m for m in autoencoder.to_latent.modules() if isinstance(m, nn.Linear)][-1].out_features
+
+
+def compose(decoder: nn.Module, classifier: nn.Module, classifier_shape: tuple[int, ...],
+            decoder_name: str = "decoder", classifier_name: str = "classifier") -> LatentClassifier:
+    """``decoder -> classifier``; the decoder's output shape must be the
+    classifier's input shape (checked by decoding one latent vector)."""
+    latent = decoder.latent_dim if isinstance(decoder, PixelSpace) else _latent_dim(decoder)
+    with torch.no_grad():
+        x = decoder.decode(torch.zeros(1, latent))  # (1, C, H, W)
+        out_shape = tuple(x.shape[1:])
+        if out_shape != tuple(classifier_shape):
+            raise LSOError(f"{decoder_name} outputs {_fmt(out_shape)} images but {classifier_name} takes "
+                           f"{_fmt(classifier_shape)} inputs; train both on the same data shape")
+        num_classes = classifier(x)["logits"].shape[1]
+    return LatentClassifier(decoder, classifier, latent, out_shape, num_classes)
+
+
+def load_classifier(run_dir: str | Path, role: str = "--classifier") -> tuple[nn.Module, tuple[int, ...]]:
+    """A classifier run's model and input shape; any other kind of run is refused."""
+    run = load_run(run_dir)
+    if run.config.model.kind != "classifier":
+        raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected a classifier "
+                       "(model.kind: classifier)")
+    _completed(run, role)
+    return load_model(run.path), tuple(run.model_info["input_shape"])
+
+
+def load_decoder(run_dir: str | Path, role: str = "--decoder") -> nn.Module:
+    """An autoencoder or VAE run's model (its decoder is the generator)."""
+    run = load_run(run_dir)
+    if run.config.model.kind not in ("ae", "vae"):
+        raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected an autoencoder "
+                       "(model.kind: ae or vae)")
+    _completed(run, role)
+    return load_model(run.path)
+
+
+def _completed(run, role: str) -> None:
+    if run.status != "completed":
+        raise RunDirError(f"{role} {run.path}: run status is '{run.status}', expected 'completed'")

@@ -1,0 +1,104 @@
+"""Starting points for LSO restarts, each a distribution over ``(d,)`` vectors.
+
+* ``prior``: N(0, I), the prior a VAE was trained towards.
+* ``gaussian``: N(mean, cov) fitted to the training codes (an AE has no
+  prior; this is the closest thing to one).
+* ``encodings``: the codes of random training images.
+* ``uniform``: U(low, high) per value (the pixel-space baseline's random
+  image).
+
+Every sampler draws from a ``torch.Generator`` so a run is repeatable, and
+``sample(n, gen)`` returns ``(n, d)`` float32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .compose import LSOError
+
+START_KINDS = ("prior", "gaussian", "encodings", "uniform")
+
+
+@dataclass
+class Gaussian:
+    """N(mean, L L^T); ``prior`` is the standard normal."""
+
+    mean: torch.Tensor  # (d,)
+    chol: torch.Tensor  # (d, d) lower triangular
+
+    @classmethod
+    def standard(cls, d: int) -> "Gaussian":
+        return cls(torch.zeros(d), torch.eye(d))
+
+    @classmethod
+    def fit(cls, codes: np.ndarray | torch.Tensor, jitter: float = 1e-6) -> "Gaussian":
+        """Maximum-likelihood mean and covariance of ``codes`` (N, d)."""
+        z = torch.as_tensor(np.asarray(codes), dtype=torch.float64)
+        cov = torch.atleast_2d(torch.cov(z.T)) + jitter * torch.eye(z.shape[1], dtype=torch.float64)
+        return cls(z.mean(0).float(), torch.linalg.cholesky(cov).float())
+
+    @property
+    def dim(self) -> int:
+        return len(self.mean)
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        eps = torch.randn(n, self.dim, generator=gen)  # (n, d)
+        return self.mean + eps @ self.chol.T
+
+    def whiten(self, z: torch.Tensor) -> torch.Tensor:
+        """``L^-1 (z - mean)``: standard-normal coordinates of ``z``."""
+        chol, mean = self.chol.to(z.dtype), self.mean.to(z.dtype)
+        return torch.linalg.solve_triangular(chol, (z - mean).T, upper=False).T
+
+    def unwhiten(self, u: torch.Tensor) -> torch.Tensor:
+        return self.mean.to(u.dtype) + u @ self.chol.to(u.dtype).T
+
+
+@dataclass
+class Encodings:
+    """Codes of training images, drawn uniformly with replacement."""
+
+    codes: torch.Tensor  # (N, d)
+
+    @property
+    def dim(self) -> int:
+        return self.codes.shape[1]
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.codes), (n,), generator=gen)
+        return self.codes[idx].clone()
+
+
+@dataclass
+class Uniform:
+    """U(low, high) independently per value."""
+
+    dim: int
+    low: float = 0.0
+    high: float = 1.0
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        return self.low + (self.high - self.low) * torch.rand(n, self.dim, generator=gen)
+
+
+@torch.no_grad()
+def training_codes(autoencoder: torch.nn.Module, x: np.ndarray, batch: int = 1024) -> torch.Tensor:
+    """Deterministic codes (``embed``: z for an AE, mu for a VAE) of images ``x``."""
+    out = [autoencoder.embed(torch.as_tensor(x[i:i + batch])) for i in range(0, len(x), batch)]
+    return torch.cat(out).float()
+
+
+def make_start(kind: str, dim: int, codes: torch.Tensor | None = None, value_range=(0.0, 1.0)):
+    """The sampler named ``kind`` for ``dim``-dimensional vectors."""
+    if kind == "prior":
+        return Gaussian.standard(dim)
+    if kind == "uniform":
+        return Uniform(dim, *value_range)
+    if kind in ("gaussian", "encodings"):
+        if codes is None:
+            raise LSOError(f"--start {kind}: needs an autoencoder's training codes (not available in pixel space)")
+        return Gaussian.fit(codes) if kind == "gaussian" else Encodings(codes)
+    raise LSOError(f"--start {kind}: unknown, expected one of {', '.join(START_KINDS)}")
