@@ -22,6 +22,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(BIN)/aelab train configs/mnist-vae.yaml --out runs/demo
+	$(BIN)/aelab report runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -36,6 +37,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/epoch_time.py
 	$(BIN)/python benchmarks/study_throughput.py
 	$(BIN)/python benchmarks/ga_speed.py
+	bash .ci/postgres.sh $(BIN)/python benchmarks/cluster_overhead.py
+	$(BIN)/python benchmarks/lso_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -16,6 +16,7 @@ from .models import VAE, Autoencoder, Classifier, build_model, count_parameters 
 from .runs import Run, load_model, load_run  # noqa: E402
 from .sklearn import AutoencoderTransformer  # noqa: E402
 from .spec import Config, load_config  # noqa: E402
+from . import lso  # noqa: E402  (latent-space optimization: aelab.lso)
 
 __all__ = [
     "train", "evaluate", "show", "datasets", "resolve_device",

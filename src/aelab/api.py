@@ -26,6 +26,7 @@ from .training.callbacks import (CheckpointCallback, EvolutionCheckpointCallback
 from .training.checkpoint import read_tensors_and_state, restore_checkpoint
 from .training.evolution import EvolutionTrainer
 from .training.gradient import GradientTrainer, TrainState
+from .training.trackers import end_trackers, make_trackers
 from .training.objectives import make_objective
 
 
@@ -105,14 +106,17 @@ def train(config=None, *, overrides: list[str] | None = None, out: str | Path | 
     data = load_dataset(cfg.data)  # bad data fails here, before anything is written
     device = resolve_device(cfg.train.device)
     model = build(cfg, data, device, warn=not quiet)
+    trackers = make_trackers(cfg, run_dir)  # a missing tracker extra fails here, before anything is written
     if resume is None:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, cfg)
-    callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT)]
+    callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT), *trackers]
     if not quiet:
         callbacks.insert(0, ProgressCallback(run_dir.name))
     trainer = fit(model, cfg, data, callbacks, run_dir / CHECKPOINT if resume is not None else None)
-    return finish(run_dir, cfg, data, trainer.model, trainer.state, device)
+    run = finish(run_dir, cfg, data, trainer.model, trainer.state, device)
+    end_trackers(trackers, run)  # figures and final metrics exist only now
+    return run
 
 
 def training_summary(state: TrainState, model: torch.nn.Module) -> dict:

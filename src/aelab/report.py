@@ -17,26 +17,35 @@ def _fmt(v) -> str:
     return "—" if v is None else str(v)
 
 
-def metrics_table(metrics: dict) -> str:
+def metric_rows(metrics: dict) -> list[tuple[str, str]]:
+    """(name, formatted value) in reading order; shared by report.md and report.html."""
     keys = [k for k in _ORDER if k in metrics] + sorted(k for k in metrics if k not in _ORDER)
-    rows = "\n".join(f"| `{k}` | {_fmt(metrics[k])} |" for k in keys)
+    return [(k, _fmt(metrics[k])) for k in keys]
+
+
+def metrics_table(metrics: dict) -> str:
+    rows = "\n".join(f"| `{k}` | {v} |" for k, v in metric_rows(metrics))
     return "| metric | value |\n|---|---|\n" + rows
+
+
+def overview_rows(run: Run) -> list[tuple[str, str]]:
+    """The config essentials as (label, text): model, data, training."""
+    c = run.config
+    enc = ", ".join(_layer(l) for l in c.model.encoder) or "—"
+    return [
+        ("model", f"{c.model.kind}, encoder [{enc}], latent {c.model.latent_dim}, "
+                  f"decoder {'mirror' if c.model.decoder == 'mirror' else 'explicit'}, "
+                  f"{run.model_info.get('parameters', '?')} parameters"),
+        ("data", f"{c.data.name} ({c.data.normalize}), split seed {c.data.seed}"),
+        ("training", f"{c.train.optimizer} lr {c.train.lr:g}, batch {c.train.batch_size}, "
+                     f"{c.train.epochs} epochs, loss {c.train.loss}, seed {c.train.seed}"),
+    ]
 
 
 def render_report(run: Run, figures: list[str]) -> str:
     """Markdown for ``run`` (config essentials, metrics, figures)."""
-    c = run.config
-    enc = ", ".join(_layer(l) for l in c.model.encoder) or "—"
-    lines = [
-        f"# Run `{run.path.name}`", "",
-        f"- **model**: {c.model.kind}, encoder [{enc}], latent {c.model.latent_dim}, "
-        f"decoder {'mirror' if c.model.decoder == 'mirror' else 'explicit'}, "
-        f"{run.model_info.get('parameters', '?')} parameters",
-        f"- **data**: {c.data.name} ({c.data.normalize}), split seed {c.data.seed}",
-        f"- **training**: {c.train.optimizer} lr {c.train.lr:g}, batch {c.train.batch_size}, "
-        f"{c.train.epochs} epochs, loss {c.train.loss}, seed {c.train.seed}", "",
-        "## Metrics", "", metrics_table(run.metrics), "",
-    ]
+    lines = [f"# Run `{run.path.name}`", "", *[f"- **{k}**: {v}" for k, v in overview_rows(run)], "",
+             "## Metrics", "", metrics_table(run.metrics), ""]
     if figures:
         lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
     lines += ["Full configuration: [config.yaml](config.yaml) · per-epoch losses: [history.csv](history.csv)", ""]

@@ -163,11 +163,16 @@ class TrainSpec(_Strict):
     mutation_rate: float = Field(default=0.01, gt=0.0, le=1.0)
     sigma: float = Field(default=0.05, gt=0.0, description="gaussian mutation / ES noise scale")
     adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
-    es: Literal["openai", "snes"] = "openai"
+    es: Literal["openai", "snes", "pgpe", "sepcma"] = "openai"
     fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
     fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
     log_every: int = Field(default=10, ge=1, description="generations between history rows")
     checkpoint_seconds: float = Field(default=10.0, ge=0.0, description="GA/ES: seconds between checkpoints")
+    # --- experiment trackers (aelab.training.trackers; docs/reports.md)
+    track: Literal["tensorboard", "mlflow"] | None = Field(
+        default=None, description="log metrics, config and figures to TensorBoard or MLflow")
+    track_uri: str | None = Field(
+        default=None, description="tensorboard: log dir; mlflow: tracking URI (default: inside the run dir)")
 
     @model_validator(mode="after")
     def _nesterov(self) -> "TrainSpec":
