@@ -206,3 +206,27 @@ def test_unreachable_ray_address_is_one_line_and_writes_nothing(study_file, tmp_
                                               "--executor", "ray", "--address", addr]))
     assert f"--address {addr}: {needle}" in line
     assert not (tmp_path / "s").exists()
+
+
+RACE = r"""
+import sys
+from pathlib import Path
+from aelab.studies.storage import open_storage
+open_storage(sys.argv[1], Path(sys.argv[2]))
+"""
+
+
+def test_processes_meeting_an_empty_database_all_open_it(pg_url, tmp_path):
+    """Every process finding no schema creates Optuna's tables; the losers of
+    that race ("already exists") must open the winner's schema, not fail."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    admin = make_url(pg_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, url, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -122,16 +123,29 @@ def open_storage(url: str | None, study_dir: Path) -> optuna.storages.BaseStorag
         raise ConfigError(f"--storage {safe_url(url) if url else path}: cannot open ({first})") from None
 
 
+SCHEMA_ATTEMPTS = 5
+
+
 @functools.lru_cache(maxsize=16)
 def _rdb(url: str, interval: int, grace: int, timeout: int, pid: int) -> RDBStorage:
     """One RDB storage (engine, connection pool) per URL and process: a Ray
     worker process runs many one-trial tasks, and connecting and checking the
     schema again for each one costs more than the trial's bookkeeping.  The
     pid in the key gives a forked worker its own connections."""
-    with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, engine_kwargs=_engine_kwargs(url, timeout), heartbeat_interval=interval,
-                          grace_period=grace, heartbeat_stale_trial_callback=retry_stale)
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=_engine_kwargs(url, timeout), heartbeat_interval=interval,
+                                  grace_period=grace, heartbeat_stale_trial_callback=retry_stale)
+        except (IntegrityError, ProgrammingError):
+            # Several processes meeting an empty database all create Optuna's
+            # schema; the losers see "already exists".  Once the winner is
+            # done the schema is there: open again.
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def _engine_kwargs(url: str, timeout: int) -> dict:
