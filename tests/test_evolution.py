@@ -105,6 +105,8 @@ def test_selection_and_crossover_operators():
     ["train.method=ga", "train.selection=rank", "train.crossover=one_point", "train.fitness_batch=8"],
     ["train.method=es", "train.es=openai", "train.lr=0.05"],
     ["train.method=es", "train.es=snes", "train.lr=1.0"],
+    ["train.method=es", "train.es=pgpe", "train.lr=0.2"],
+    ["train.method=es", "train.es=sepcma"],
 ])
 def test_every_trainer_improves_fitness_in_an_ordinary_run(tiny, tmp_path, overrides):
     tiny["model"] = {"kind": "ae", "encoder": [8], "latent_dim": 2}
@@ -205,3 +207,44 @@ def test_sigkill_then_resume_equals_uninterrupted_evolution(tiny, tmp_path):
     assert drop(resumed.history) == drop(straight.history) and len(resumed.history) == 8
     a, b = load_file(str(resumed.path / "model.safetensors")), load_file(str(straight.path / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fast_path_equals_plain_forward_on_the_papers_network():
+    """Oracle for the speed work: the fused upsample + transposed-conv steps,
+    stacked/grouped convolutions and the stacked first dense layer against
+    loading each individual into the model and running its own forward."""
+    cfg = load_config("configs/ga-conv-ae.yaml")
+    torch.manual_seed(0)
+    model = build_model(cfg.model, (1, 28, 28)).eval()
+    pop = Population(model)
+    assert sum(len(step) == 2 for step in pop.plan) == 2  # both unpool + conv-transpose pairs fused
+    elite = pop.vector()
+    gen = torch.Generator().manual_seed(0)
+    children = op.mutate_uniform(elite.repeat(6, 1), 10, gen)  # the GA paper's population
+    P = torch.cat([elite[None], children, elite + 0.3 * torch.randn(3, pop.size)])
+    x = torch.rand(4, 1, 28, 28) * 0.8 + 0.1
+    fast, plain = pop.reconstruct(P, x), pop.reconstruct_plain(P, x)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert torch.equal(pop.vector(), elite)  # the plain reference restores the model
+    assert torch.allclose(pop.fitness(P, x), (plain - x).abs().flatten(1).mean(1), atol=1e-6)
+
+
+def test_upsampling_is_fused_only_by_integer_factors():
+    from aelab.training.population import _integer_scale
+    assert _integer_scale(torch.nn.Upsample(size=(8, 12), mode="nearest"), (4, 4)) == (2, 3)
+    assert _integer_scale(torch.nn.Upsample(size=(7, 7), mode="nearest"), (4, 4)) is None
+    assert _integer_scale(torch.nn.Upsample(scale_factor=2, mode="nearest"), (4, 4)) == (2, 2)
+    assert _integer_scale(torch.nn.Upsample(scale_factor=1.5, mode="nearest"), (4, 4)) is None
+
+
+def test_in_place_breeding_leaves_the_returned_best_alone():
+    model = build_model(ModelSpec(encoder=[4], latent_dim=2), (1, 4, 4))
+    pop = Population(model)
+    gen = torch.Generator().manual_seed(0)
+    ga = GA(TrainSpec(method="ga", population=6, mutated_weights=3), pop, pop.vector(), gen)
+    x = torch.rand(5, 1, 4, 4)
+    best, _ = ga.step(pop, x, gen)
+    kept = best.clone()
+    for _ in range(3):
+        ga.step(pop, x, gen)
+    assert torch.equal(best, kept)

@@ -20,7 +20,9 @@ from ..errors import ConfigError
 from ..spec import TrainSpec
 from . import operators as op
 from .gradient import Callback, TrainState, epoch_seed
+from .pgpe import PGPE
 from .population import Population, check_finite
+from .sep_cma import SepCMA
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,9 @@ class GA:
         order, e = fit.argsort(), self.spec.elitism
         if self.spec.adaptive and self.prev_best is not None:  # last generation's children vs their parent
             self.sigma = op.one_fifth_rule(self.sigma, float((fit[e:] < self.prev_best).float().mean()))
-        best = self.P[order[0]]
-        self.prev_best = fit[order[0]]
-        self.P = torch.cat([self.P[order[:e]], self._breed(fit, len(self.P) - e, gen)])
+        best = self.P[order[:1]].squeeze(0)  # index by tensor: no host sync
+        self.prev_best = fit[order[:1]].squeeze(0)
+        self.P = self._next_generation(fit, order[:e], gen)
         return best, fit
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -58,21 +60,29 @@ class GA:
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         self.P, self.sigma = tensors["P"], meta["sigma"]
-        self.prev_best = None if meta["prev_best"] is None else torch.tensor(meta["prev_best"])
+        self.prev_best = None if meta["prev_best"] is None else torch.tensor(meta["prev_best"], device=self.P.device)
 
-    def _breed(self, fit: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
-        s = self.spec
+    def _next_generation(self, fit: torch.Tensor, elites: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Elites unchanged, then children: selected parents, optionally
+        crossed, mutated in place.  Without crossover the elites and the
+        parents are gathered in ONE copy of the population (the GA paper's
+        scheme copies only the best)."""
+        s, m = self.spec, len(self.P) - len(elites)
         pick = {"best": op.select_best, "rank": op.select_rank,
                 "tournament": lambda f, n, g: op.select_tournament(f, n, g, s.tournament_size)}[s.selection]
-        children = self.P[pick(fit, m, gen)]
-        if s.crossover != "none":
+        parents = pick(fit, m, gen)
+        if s.crossover == "none":
+            new = self.P[torch.cat([elites, parents])]
+        else:
             mates = self.P[pick(fit, m, gen)]
             cross = op.crossover_uniform if s.crossover == "uniform" else op.crossover_one_point
-            children = cross(children, mates, gen)
+            new = torch.cat([self.P[elites], cross(self.P[parents], mates, gen)])
+        children = new[len(elites):]  # a view: mutated in place
         if s.mutation == "uniform":
-            scale = self.sigma / s.sigma if s.adaptive else 1.0
-            return op.mutate_uniform(children, s.mutated_weights, gen, scale)
-        return op.mutate_gaussian(children, s.mutation_rate, self.sigma, gen)
+            op.mutate_uniform_(children, s.mutated_weights, gen, self.sigma / s.sigma if s.adaptive else 1.0)
+        else:
+            op.mutate_gaussian_(children, s.mutation_rate, self.sigma, gen)
+        return new
 
 
 class OpenAIES:
@@ -80,11 +90,14 @@ class OpenAIES:
     one mean vector, centered-rank utilities, Adam on the gradient estimate."""
 
     def __init__(self, spec: TrainSpec, pop: Population, theta0: torch.Tensor, gen: torch.Generator):
+        if spec.population % 2:
+            raise ConfigError(f"train.population: OpenAI-ES samples antithetic pairs and needs an even "
+                              f"population, got {spec.population}")
         self.spec, self.theta = spec, theta0.clone()
         self.m, self.v, self.t = torch.zeros_like(theta0), torch.zeros_like(theta0), 0
 
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator):
-        half = max(self.spec.population // 2, 1)
+        half = self.spec.population // 2
         eps = torch.randn(half, pop.size, generator=gen).to(self.theta.device)
         P = torch.cat([self.theta + self.spec.sigma * eps, self.theta - self.spec.sigma * eps])
         fit = check_finite(pop.fitness(P, x, self.spec.fitness))
@@ -151,7 +164,12 @@ def initial_population(pop: Population, theta0: torch.Tensor, size: int, gen: to
     return torch.stack(rows)
 
 
-STRATEGIES = {"ga": GA, "openai": OpenAIES, "snes": SNES}
+def mean_sigma(sigma) -> float:
+    """A strategy's step size for the history: a number, or the mean of a per-weight vector."""
+    return float(sigma.mean()) if torch.is_tensor(sigma) else float(sigma)
+
+
+STRATEGIES = {"ga": GA, "openai": OpenAIES, "snes": SNES, "pgpe": PGPE, "sepcma": SepCMA}
 EVOLUTION_FORMAT = "aelab-evolution-1"
 
 
@@ -242,7 +260,7 @@ class EvolutionTrainer:
         row = {"epoch": g, "train_loss": float(self.pop.fitness(best, x, f)[0]),
                "val_loss": float(self.pop.fitness(best, x_val, f)[0]) if len(x_val) else math.nan,
                "mean_fitness": float(finite.mean()) if len(finite) else math.nan,
-               "sigma": float(getattr(self.strategy, "sigma", self.spec.sigma)), "seconds": seconds}
+               "sigma": mean_sigma(getattr(self.strategy, "sigma", self.spec.sigma)), "seconds": seconds}
         self.state.history.append(row)
         self.state.epoch = g
         self._snapshot(g)

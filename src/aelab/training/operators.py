@@ -50,15 +50,25 @@ def crossover_one_point(a: Tensor, b: Tensor, gen: torch.Generator) -> Tensor:
 def mutate_uniform(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> Tensor:
     """The GA paper's mutation: k random genes of each child get a
     uniform(-scale, scale) number added (relative, not replaced)."""
+    return mutate_uniform_(children.clone(), k, gen, scale)
+
+
+def mutate_uniform_(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> Tensor:
+    """:func:`mutate_uniform` in place (no copy of the population)."""
     idx = _on(torch.randint(children.shape[1], (len(children), k), generator=gen), children)
     delta = _on((torch.rand(len(children), k, generator=gen) * 2 - 1) * scale, children)
-    return children.scatter_add(1, idx, delta)
+    return children.scatter_add_(1, idx, delta)
 
 
 def mutate_gaussian(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> Tensor:
     """Each gene, with probability ``rate``, gets N(0, sigma^2) added."""
+    return mutate_gaussian_(children.clone(), rate, sigma, gen)
+
+
+def mutate_gaussian_(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> Tensor:
+    """:func:`mutate_gaussian` in place."""
     mask = _on(torch.rand(children.shape, generator=gen), children) < rate
-    return children + mask * _on(torch.randn(children.shape, generator=gen), children) * sigma
+    return children.add_(mask * _on(torch.randn(children.shape, generator=gen), children) * sigma)
 
 
 def one_fifth_rule(sigma: float, success: float, factor: float = 1.22) -> float:
