@@ -11,7 +11,8 @@ _ORDER = ["status", "recon_mse", "recon_mae", "recon_bce", "elbo", "recon_term",
           "accuracy", "test_loss", "epochs_trained", "best_epoch", "parameters", "seconds"]
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A metric for a table: 4 significant digits, "—" for missing or non-finite."""
     if isinstance(v, float):
         return "—" if not math.isfinite(v) else f"{v:.4g}"
     return "—" if v is None else str(v)
@@ -20,7 +21,7 @@ def _fmt(v) -> str:
 def metric_rows(metrics: dict) -> list[tuple[str, str]]:
     """(name, formatted value) in reading order; shared by report.md and report.html."""
     keys = [k for k in _ORDER if k in metrics] + sorted(k for k in metrics if k not in _ORDER)
-    return [(k, _fmt(metrics[k])) for k in keys]
+    return [(k, format_value(metrics[k])) for k in keys]
 
 
 def metrics_table(metrics: dict) -> str:

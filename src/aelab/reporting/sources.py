@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from ..errors import RunDirError
-from ..report import _fmt, metric_rows, overview_rows
+from ..report import format_value, metric_rows, overview_rows
 from ..runs import CONFIG, FIGURES, load_run
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg", ".webp")
@@ -55,7 +55,7 @@ def _cell(v) -> str:
         return v
     if isinstance(v, (np.floating, np.integer)):
         v = v.item()
-    return _fmt(v)
+    return format_value(v)
 
 
 # ------------------------------------------------------------------- run
@@ -154,7 +154,7 @@ def _pm(mean, std) -> str:
     m, s = _float(mean), _float(std)
     if math.isnan(m):
         return "—"
-    return f"{_fmt(m)} ± {_fmt(s)}" if math.isfinite(s) else _fmt(m)
+    return f"{format_value(m)} ± {format_value(s)}" if math.isfinite(s) else format_value(m)
 
 
 def _study_overview(spec: dict, objectives: dict, params: list[str]) -> list[tuple[str, str]]:
@@ -176,7 +176,7 @@ def lso_context(path: Path) -> dict:
     rate = summary.get("success_rate")
     return {
         "kind": "lso", "title": f"Latent-space optimization {path.name}",
-        "status": f"success rate {_fmt(rate)}" if isinstance(rate, (int, float)) else "",
+        "status": f"success rate {format_value(rate)}" if isinstance(rate, (int, float)) else "",
         "summary": table(["setting or measure", "value"], [[k, v] for k, v in flatten(rest).items()]),
         "quality": records_table(evaluation.get("table") or []),
         "per_target": per_target_table(path / LSO_SAMPLES),
@@ -244,6 +244,6 @@ def per_target_table(path: Path) -> dict:
 def _target_name(vec: np.ndarray) -> str:
     """A class index as is; a one-hot vector as its class; else ``k:p+...``."""
     if len(vec) == 1:
-        return _fmt(vec[0].item())
+        return format_value(vec[0].item())
     nz = np.flatnonzero(vec)
     return str(int(nz[0])) if len(nz) == 1 else "+".join(f"{int(k)}:{vec[k]:g}" for k in nz)

@@ -21,6 +21,7 @@ import yaml
 
 from ... import plots
 from ...atomic import write_text
+from ...report import format_value as _f
 from ...runs import load_run
 from .history import Member, fitness, key, members, pareto_ranks
 
@@ -166,10 +167,6 @@ def _figures(history: list[Member], ctx) -> list[Path]:
                                    order=sorted({m.arch.layers for m in scored}),
                                    title=f"{metric} by number of layers ({title})"),
     ]
-
-
-def _f(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
 
 
 def _blank(v) -> str:

@@ -169,8 +169,7 @@ def _sampled(trial: optuna.Trial, space: Space, index: int) -> Proposal:
     s = space.spec
     n_conv = _int(trial, "conv_layers", s.conv_layers.low, s.conv_layers.high)
     conv = tuple(_int(trial, f"filters_{j}", s.filters.low, s.filters.high, log=True) for j in range(n_conv))
-    low = max(s.layers.low, 0 if n_conv else 1, 1 if space.fixed_first else 0)
-    n_dense = _int(trial, "layers", low, max(low, s.layers.high))
+    n_dense = _int(trial, "layers", *space.dense_range(n_conv))
     first = [space.input_size] if space.fixed_first else []
     dense = first + [_int(trial, f"units_{j}", s.units.low, s.units.high, log=True)
                      for j in range(len(first), n_dense)]

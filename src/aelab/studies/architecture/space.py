@@ -181,13 +181,19 @@ class Space:
             return f"{type(e).__name__}: {e}"
         return None
 
+    def dense_range(self, n_conv: int) -> tuple[int, int]:
+        """How many dense layers a genome with ``n_conv`` conv blocks may have:
+        at least one layer in all, and the input-sized one when fixed."""
+        low = max(self.spec.layers.low, 1 if n_conv == 0 else 0, 1 if self.fixed_first else 0)
+        return low, max(low, self.spec.layers.high)
+
     def random(self, rng: np.random.Generator) -> Architecture:
         """A random genome: depth uniform in range, widths log-uniform, sorted
         widest first (an encoder narrows towards the bottleneck)."""
         s = self.spec
         n_conv = int(rng.integers(s.conv_layers.low, s.conv_layers.high + 1))
-        low = max(s.layers.low, 1 if n_conv == 0 else 0, 1 if self.fixed_first else 0)
-        n_dense = int(rng.integers(low, max(low, s.layers.high) + 1))
+        low, high = self.dense_range(n_conv)
+        n_dense = int(rng.integers(low, high + 1))
         free = n_dense - 1 if self.fixed_first else n_dense
         dense = sorted((log_uniform(rng, s.units.low, s.units.high) for _ in range(free)), reverse=True)
         if self.fixed_first:
