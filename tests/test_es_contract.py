@@ -84,14 +84,16 @@ def test_every_strategy_resumes_bit_exactly(kind, tmp_path):
 def test_non_finite_individuals_never_enter_the_state(kind, monkeypatch):
     model, x = tiny_problem()
     trainer = EvolutionTrainer(model, spec_for(kind, generations=5))
-    real = Population.fitness
-
-    def broken(self, P, x, kind="mae"):  # the last three individuals of every generation blow up
-        fit = real(self, P, x, kind)
-        if len(P) == 16:  # not the trainer's own scoring of the best
-            fit[-3:] = torch.tensor([math.nan, math.inf, -math.inf])
-        return fit
-    monkeypatch.setattr(Population, "fitness", broken)
+    def breaking(real):
+        def broken(self, P, x, kind="mae", **kw):  # the last three individuals of every generation blow up
+            fit = real(self, P, x, kind, **kw)
+            if len(fit) == 16:  # not the trainer's own scoring of the best
+                fit[-3:] = torch.tensor([math.nan, math.inf, -math.inf])
+            return fit
+        return broken
+    # the GA scores its mutants through fitness_mutants, which may fall back on fitness: break it once
+    monkeypatch.setattr(Population, "fitness_mutants", breaking(Population.fitness_mutants))
+    monkeypatch.setattr(Population, "fitness", breaking(Population.fitness))
     trainer.fit(x, None, x[:0], None)
     assert trainer.discarded == 15
     for name, value in trainer.strategy.tensors().items():

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..spec import TrainSpec
 from . import operators as op
 from .gradient import Callback, TrainState, epoch_seed
+from .mutants import Mutants
 from .pgpe import PGPE
 from .population import Population, check_finite
 from .sep_cma import SepCMA
@@ -39,11 +40,16 @@ class GA:
                               f"population of {spec.population}")
         self.spec, self.sigma, self.prev_best = spec, spec.sigma, None
         self.P = initial_population(pop, theta0, spec.population, gen)
+        self.mutants: Mutants | None = None  # self.P as one parent + changes, when it is that
 
     def step(self, pop: Population, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One generation; returns (best individual, fitness of everybody).
         Everybody, elites included, is scored on this generation's data."""
-        fit = check_finite(pop.fitness(self.P, x, self.spec.fitness))
+        if self.mutants is not None:
+            fit = pop.fitness_mutants(self.mutants, x, self.spec.fitness, dense=self.P)
+        else:
+            fit = pop.fitness(self.P, x, self.spec.fitness)
+        fit = check_finite(fit)
         order, e = fit.argsort(), self.spec.elitism
         if self.spec.adaptive and self.prev_best is not None:  # last generation's children vs their parent
             self.sigma = op.one_fifth_rule(self.sigma, float((fit[e:] < self.prev_best).float().mean()))
@@ -59,7 +65,7 @@ class GA:
         return {"sigma": self.sigma, "prev_best": None if self.prev_best is None else float(self.prev_best)}
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        self.P, self.sigma = tensors["P"], meta["sigma"]
+        self.P, self.sigma, self.mutants = tensors["P"], meta["sigma"], None
         self.prev_best = None if meta["prev_best"] is None else torch.tensor(meta["prev_best"], device=self.P.device)
 
     def _next_generation(self, fit: torch.Tensor, elites: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -71,6 +77,9 @@ class GA:
         pick = {"best": op.select_best, "rank": op.select_rank,
                 "tournament": lambda f, n, g: op.select_tournament(f, n, g, s.tournament_size)}[s.selection]
         parents = pick(fit, m, gen)
+        one = self._one_parent()
+        if one:  # the elite kept is the parent itself (not another individual tied with it)
+            elites = parents[:1]
         if s.crossover == "none":
             new = self.P[torch.cat([elites, parents])]
         else:
@@ -78,11 +87,31 @@ class GA:
             cross = op.crossover_uniform if s.crossover == "uniform" else op.crossover_one_point
             new = torch.cat([self.P[elites], cross(self.P[parents], mates, gen)])
         children = new[len(elites):]  # a view: mutated in place
-        if s.mutation == "uniform":
-            op.mutate_uniform_(children, s.mutated_weights, gen, self.sigma / s.sigma if s.adaptive else 1.0)
-        else:
-            op.mutate_gaussian_(children, s.mutation_rate, self.sigma, gen)
+        rows, idx, delta = self._mutate_(children, gen, sparse=one)
+        self.mutants = Mutants(new[0], len(new), rows + len(elites), idx, delta) if one else None
         return new
+
+    def _mutate_(self, children: torch.Tensor, gen: torch.Generator, sparse: bool):
+        """Mutate ``children`` in place; with ``sparse``, also return the
+        changes as (child row, gene, added value) triples (else Nones)."""
+        s = self.spec
+        if s.mutation == "uniform":
+            idx, delta = op.uniform_changes(children, s.mutated_weights, gen, self.sigma / s.sigma if s.adaptive else 1.0)
+            children.scatter_add_(1, idx, delta)
+            rows = torch.arange(len(children), device=idx.device).repeat_interleave(idx.shape[1])
+            return rows, idx.reshape(-1), delta.reshape(-1)
+        mask, noise = op.gaussian_changes(children, s.mutation_rate, self.sigma, gen)
+        children.add_(mask * noise)
+        if not sparse:
+            return None, None, None
+        rows, idx = mask.nonzero().unbind(1)
+        return rows, idx, noise[mask]
+
+    def _one_parent(self) -> bool:
+        """Whether every child is a copy of the one elite (the GA paper's
+        scheme), so the next population is that elite plus sparse changes."""
+        s = self.spec
+        return s.selection == "best" and s.crossover == "none" and s.elitism == 1
 
 
 class OpenAIES:

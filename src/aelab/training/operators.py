@@ -55,9 +55,15 @@ def mutate_uniform(children: Tensor, k: int, gen: torch.Generator, scale: float 
 
 def mutate_uniform_(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> Tensor:
     """:func:`mutate_uniform` in place (no copy of the population)."""
+    return children.scatter_add_(1, *uniform_changes(children, k, gen, scale))
+
+
+def uniform_changes(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """The draws of :func:`mutate_uniform`: which k genes of each child
+    (m, k) and what is added to them (m, k)."""
     idx = _on(torch.randint(children.shape[1], (len(children), k), generator=gen), children)
     delta = _on((torch.rand(len(children), k, generator=gen) * 2 - 1) * scale, children)
-    return children.scatter_add_(1, idx, delta)
+    return idx, delta
 
 
 def mutate_gaussian(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> Tensor:
@@ -67,8 +73,15 @@ def mutate_gaussian(children: Tensor, rate: float, sigma: float, gen: torch.Gene
 
 def mutate_gaussian_(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> Tensor:
     """:func:`mutate_gaussian` in place."""
+    mask, noise = gaussian_changes(children, rate, sigma, gen)
+    return children.add_(mask * noise)
+
+
+def gaussian_changes(children: Tensor, rate: float, sigma: float, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The draws of :func:`mutate_gaussian`: which genes change (a boolean
+    mask like ``children``) and the N(0, sigma^2) numbers added where it is set."""
     mask = _on(torch.rand(children.shape, generator=gen), children) < rate
-    return children.add_(mask * _on(torch.randn(children.shape, generator=gen), children) * sigma)
+    return mask, _on(torch.randn(children.shape, generator=gen), children) * sigma
 
 
 def one_fifth_rule(sigma: float, success: float, factor: float = 1.22) -> float:

@@ -30,8 +30,10 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..models.autoencoder import Autoencoder
 from ..models.layers import Reshape
+from . import mutants
 
 Tensor = torch.Tensor
+SPARSE_CHANGES = 64  # changed weights per child (mean) up to which mutants run as corrections
 CHUNK_ELEMENTS = 2_000_000  # input elements (individuals x samples x pixels) per batched pass
 
 
@@ -54,6 +56,10 @@ class Population:
             raise ConfigError("model: has no trainable parameters to evolve")
         self._param_of = {id(p): i for i, (_, p) in enumerate(model.named_parameters())}
         self.plan = _fuse(_leaves(model.body) + _leaves(model.to_latent) + _leaves(model.decoder))
+        self.sparse = mutants.supports(self.plan, (Reshape,))  # children of one parent run as corrections
+        self._step_of_param = mutants.step_of_param(self.plan, list(model.parameters()))
+        self._parent = None  # (parent vector, its prepared weighted steps)
+        self._units = mutants.unit_table(self.plan, list(model.parameters())) if self.sparse else None
 
     # ------------------------------------------------------------ vectors
     def vector(self) -> Tensor:
@@ -78,16 +84,61 @@ class Population:
         return h.expand(len(P), *h.shape[1:]) if h.shape[0] == 1 else h
 
     def _forward(self, P: Tensor, x: Tensor) -> tuple[Tensor, bool]:
-        """(activations, whether they are our own scratch tensor).  Activation
-        functions run in place on scratch tensors -- never on ``x`` or a view
-        of it: on the dense AE the out-of-place activations and error were
-        ~40% of a generation, memory-bound on fresh 7 MB buffers."""
+        """(activations, whether they are our own scratch tensor)."""
+        return self._run(x, lambda step, h: self._step(step, P, h))
+
+    def _run(self, x: Tensor, weighted) -> tuple[Tensor, bool]:
+        """The plan over ``x`` with ``weighted(step, h)`` for the steps that
+        carry weights.  Activation functions run in place on scratch tensors
+        -- never on ``x`` or a view of it: on the dense AE the out-of-place
+        activations and error were ~40% of a generation, memory-bound on
+        fresh 7 MB buffers."""
         h, owned = x.unsqueeze(0), False  # (1, N, C, H, W): shared by all individuals
         for step in self.plan:
             inplace = _INPLACE.get(type(step[0])) if owned and len(step) == 1 else None
-            h = inplace(step[0], h) if inplace is not None else self._step(step, P, h)
+            if inplace is not None:
+                h = inplace(step[0], h)
+            elif len(step) == 2 or type(step[0]) in _FRESH:
+                h = weighted(step, h)
+            else:
+                h = self._step(step, None, h)
             owned = owned or len(step) == 2 or type(step[0]) in _FRESH
         return h, owned
+
+    def _forward_mutants(self, m: "mutants.Mutants", x: Tensor) -> tuple[Tensor, bool, Tensor]:
+        """Activations of every distinct mutant (rows; see
+        :class:`mutants.Changes`) and each child's row: each weighted step
+        runs once with the parent's weights, then each changed weight's
+        exact term is added (:mod:`aelab.training.mutants`)."""
+        changes = mutants.Changes(m, self.offsets, self._step_of_param, self._units)
+        base = self._parent_steps(m.parent)
+        t = iter(range(len(changes.rows_after)))
+
+        def step_fn(step, h):
+            i, layer = next(t), step[-1]
+            rows = changes.rows_after[i]
+            if i not in base:
+                b = self._slice(m.parent[None], layer.bias)[0] if layer.bias is not None else None
+                base[i] = mutants.prepare(step, self._slice(m.parent[None], layer.weight)[0], b, tuple(h.shape[-2:]))
+            out = base[i](h)
+            if rows > len(out):  # children diverging here start from the parent's output
+                out = torch.cat([out, out[:1].expand(rows - len(out), *out.shape[1:])])
+            for p, is_bias in ((layer.weight, False), (layer.bias, True)):
+                change = changes.of(self._param_of[id(p)]) if p is not None else None
+                if change is not None:
+                    mutants.correct(step, out, h, change, is_bias)
+            return out
+        h, owned = self._run(x, step_fn)
+        return h, owned, changes.slot
+
+    def _parent_steps(self, parent: Tensor) -> dict:
+        """The prepared weighted steps of ``parent`` (filled lazily), kept
+        while the parent stays the same: in the GA paper's scheme the best
+        individual often survives many generations."""
+        kept = self._parent
+        if kept is None or kept[0].device != parent.device or not torch.equal(kept[0], parent):
+            self._parent = kept = (parent.clone(), {})
+        return kept[1]
 
     def _step(self, step: tuple[nn.Module, ...], P: Tensor, h: Tensor) -> Tensor:
         if len(step) == 2:
@@ -119,10 +170,33 @@ class Population:
         step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel() * len(x)))
         return torch.cat([self._fitness(P[i:i + step], x, kind) for i in range(0, len(P), step)])
 
+    @torch.no_grad()
+    def fitness_mutants(self, m: "mutants.Mutants", x: Tensor, kind: str = "mae", dense: Tensor | None = None) -> Tensor:
+        """:meth:`fitness` of a population of one parent's mutants (the GA
+        paper's scheme), with the same chunking; equal to
+        ``fitness(m.dense(), x)`` up to float rounding.  Falls back to
+        :meth:`fitness` (on ``dense`` if given) when the network has a layer
+        without a correction rule or the children change more than
+        ``SPARSE_CHANGES`` weights each on average -- or on the ``meta``
+        device, where the data-dependent row counts cannot be read."""
+        if not self.sparse or len(m.index) > SPARSE_CHANGES * m.size or m.parent.is_meta:
+            return self.fitness(m.dense() if dense is None else dense, x, kind)
+        step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel() * len(x)))
+        parts = [m if step >= m.size else m.chunk(i, min(i + step, m.size)) for i in range(0, m.size, step)]
+        scores = []
+        for part in parts:
+            h, owned, slot = self._forward_mutants(part, x)
+            scores.append(self._score((h, owned), len(h), x, kind)[slot])
+        return torch.cat(scores)
+
     def _fitness(self, P: Tensor, x: Tensor, kind: str) -> Tensor:
-        h, owned = self._forward(P, x)
-        if not owned or h.shape[0] != len(P):
-            return _error(h.expand(len(P), *h.shape[1:]), x, kind)
+        return self._score(self._forward(P, x), len(P), x, kind)
+
+    @staticmethod
+    def _score(forward: tuple[Tensor, bool], size: int, x: Tensor, kind: str) -> Tensor:
+        h, owned = forward
+        if not owned or h.shape[0] != size:
+            return _error(h.expand(size, *h.shape[1:]), x, kind)
         err = h.sub_(x.unsqueeze(0))  # scratch: the error overwrites the reconstruction
         return (err.abs_() if kind == "mae" else err.square_()).flatten(1).mean(1)
 
@@ -171,11 +245,15 @@ def _upsample_conv_transpose(pop: "Population", up: nn.Upsample, m: nn.ConvTrans
     scale = _integer_scale(up, h.shape[-2:])
     if scale is None:
         return _conv_transpose2d(pop, m, P, _per_sample(up, h))
-    w = pop._slice(P, m.weight)  # (P, Cin, Cout, k, k)
-    sh, sw = scale
-    w = sum(F.pad(w, (j, sw - 1 - j, i, sh - 1 - i)) for i in range(sh) for j in range(sw))  # W * box
+    w = _box(pop._slice(P, m.weight), scale)
     b = pop._slice(P, m.bias) if m.bias is not None else None
     return _fold_conv_transpose(w, b, h, scale, m.padding)
+
+
+def _box(w: Tensor, scale: tuple[int, int]) -> Tensor:
+    """Kernels w (P, Cin, Cout, k, k) convolved with an (sh, sw) box of ones (full 2-D convolution)."""
+    sh, sw = scale
+    return sum(F.pad(w, (j, sw - 1 - j, i, sh - 1 - i)) for i in range(sh) for j in range(sw))
 
 
 def _fold_conv_transpose(w: Tensor, b: Tensor | None, h: Tensor, stride, padding) -> Tensor:
@@ -239,18 +317,18 @@ def _conv_transpose2d(pop: Population, m: nn.ConvTranspose2d, P: Tensor, h: Tens
     population is folded into the channel axis (groups = P).  Measured 2-4x
     faster than matmul + col2im for the GA paper's decoder."""
     return _grouped_conv_transpose(pop._slice(P, m.weight), pop._slice(P, m.bias) if m.bias is not None else None,
-                                   h, m.stride, m.padding, m.output_padding, m.dilation)
+                                   h, m.stride, m.padding, m.output_padding, m.dilation, m.groups)
 
 
 def _grouped_conv_transpose(w: Tensor, b: Tensor | None, h: Tensor, stride, padding, output_padding=0,
-                            dilation=1) -> Tensor:
-    """Per-individual weights ``w`` (P, Cin, Cout, k, k) on ``h`` (P' in {1, P}, N, Cin, H, W)."""
+                            dilation=1, groups=1) -> Tensor:
+    """Per-individual weights ``w`` (P, Cin, Cout/groups, k, k) on ``h`` (P' in {1, P}, N, Cin, H, W)."""
     P = len(w)
     h = h.expand(P, *h.shape[1:])
     n, c = h.shape[1], h.shape[2]
     x = h.transpose(0, 1).reshape(n, P * c, *h.shape[3:])  # (N, P*Cin, H, W)
     out = F.conv_transpose2d(x, w.reshape(P * c, *w.shape[2:]), b.reshape(-1) if b is not None else None,
-                             stride, padding, output_padding, groups=P, dilation=dilation)
+                             stride, padding, output_padding, groups=P * groups, dilation=dilation)
     return out.view(n, P, -1, *out.shape[2:]).transpose(0, 1)  # (P, N, Cout, OH, OW)
 
 
