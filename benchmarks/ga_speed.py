@@ -22,7 +22,12 @@ reconstruction; PyGAD maximizes, so its fitness function returns 1 / MAE.
   (``method: ga``, ``selection: best``, ``elitism: 1``, ``mutation: uniform``,
   ``mutated_weights: 10``), ``GA.step`` called in a loop.  One untimed
   warm-up generation, then at least ``--aelab-seconds`` (and at least as many
-  generations as PyGAD runs) of timed generations.
+  generations as PyGAD runs) of timed generations.  In this scheme aelab
+  keeps the population as the best individual plus each child's changes
+  and scores it through them (``Population.fitness_mutants``).
+* aelab, general path (reported beside): the same GA with
+  ``Population(model, use_mutants=False)``, i.e. P independent networks in
+  one batched pass -- the speed every other GA setting and every ES gets.
 * PyGAD: ``pygad.torchga.TorchGA(model, num_solutions=P)`` for the same torch
   module; fitness ``1 / MAE(torchga.predict(model, solution, x))``;
   ``pygad.GA(parent_selection_type="sss", num_parents_mating=1,
@@ -123,8 +128,9 @@ def start_population(case: Case) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ contenders
-def run_aelab(case: Case, start: np.ndarray, min_gens: int, min_seconds: float, seed: int) -> dict:
-    pop = Population(case.model)
+def run_aelab(case: Case, start: np.ndarray, min_gens: int, min_seconds: float, seed: int,
+              mutants: bool = True) -> dict:
+    pop = Population(case.model, use_mutants=mutants)
     gen = torch.Generator().manual_seed(seed)
     ga = GA(case.cfg.train, pop, pop.vector(), gen)
     ga.P = torch.as_tensor(start, dtype=torch.float32).clone()  # same start as PyGAD
@@ -178,22 +184,24 @@ def run_pygad(case: Case, start: np.ndarray, gens: int, seed: int) -> dict:
 
 # ------------------------------------------------------------------ profile
 def profile_aelab(case: Case, start: np.ndarray, gens: int = 20) -> None:
-    """Where a generation's time goes: torch.profiler over ``gens`` GA steps,
-    plus the share of a step spent in ``Population.fitness``."""
-    from torch.profiler import ProfilerActivity, profile, record_function
+    """Where a generation's time goes: ``GA.step`` (mutants path) timed and
+    under torch.profiler, against the general path's ``Population.fitness``
+    and the plain module run once per individual."""
+    from torch.profiler import ProfilerActivity, profile
     pop = Population(case.model)
     gen = torch.Generator().manual_seed(0)
     ga = GA(case.cfg.train, pop, pop.vector(), gen)
     ga.P = torch.as_tensor(start, dtype=torch.float32).clone()
+    P = ga.P.clone()
     ga.step(pop, case.x, gen)
-    t = time.perf_counter()
-    for _ in range(gens):
-        pop.fitness(ga.P, case.x)
-    t_fit = (time.perf_counter() - t) / gens
     t = time.perf_counter()
     for _ in range(gens):
         ga.step(pop, case.x, gen)
     t_step = (time.perf_counter() - t) / gens
+    t = time.perf_counter()
+    for _ in range(gens):
+        pop.fitness(P, case.x)
+    t_fit = (time.perf_counter() - t) / gens
     with torch.no_grad():  # reference: the plain module, one individual at a time
         loss = lambda: (case.model(case.x)["x_hat"] - case.x).abs().mean()
         loss()
@@ -201,15 +209,13 @@ def profile_aelab(case: Case, start: np.ndarray, gens: int = 20) -> None:
         for _ in range(gens):
             loss()
         t_one = (time.perf_counter() - t) / gens
-    print(f"\n[{case.name}] GA.step {t_step * 1e3:.2f} ms, of which Population.fitness "
-          f"{t_fit * 1e3:.2f} ms ({100 * t_fit / t_step:.0f}%) = {t_fit / case.P * 1e3:.3f} ms per individual; "
-          f"the plain module's forward + MAE for one individual: {t_one * 1e3:.3f} ms "
-          f"(x P = {t_one * case.P * 1e3:.1f} ms)")
+    print(f"\n[{case.name}] GA.step (mutants path) {t_step * 1e3:.2f} ms; the general path's "
+          f"Population.fitness alone {t_fit * 1e3:.2f} ms; the plain module's forward + MAE x P = "
+          f"{t_one * case.P * 1e3:.1f} ms")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(gens):
-            with record_function("Population.fitness"):
-                pop.fitness(ga.P, case.x)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+            ga.step(pop, case.x, gen)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 # ------------------------------------------------------------------ machine
@@ -254,7 +260,7 @@ def main() -> None:
     ap.add_argument("--aelab-seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: usable CPUs)")
     ap.add_argument("--cases", default="conv,dense")
-    ap.add_argument("--profile", action="store_true", help="torch.profiler on Population.fitness")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler on GA.step")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -274,12 +280,12 @@ def main() -> None:
         start = start_population(case)
         gens = args.pygad_generations or case.pygad_gens
         print(f"\n{case.name}: {case.what}, {case.params:,} weights, x {tuple(case.x.shape)}")
-        rows = {"aelab": [], "pygad": []}
+        rows = {"aelab": [], "general": [], "pygad": []}
         for r in range(args.rounds):
-            order = ["aelab", "pygad"] if r % 2 == 0 else ["pygad", "aelab"]
+            order = ["aelab", "general", "pygad"] if r % 2 == 0 else ["pygad", "general", "aelab"]
             for who in order:
-                if who == "aelab":
-                    res = run_aelab(case, start, gens, args.aelab_seconds, seed=r)
+                if who != "pygad":
+                    res = run_aelab(case, start, gens, args.aelab_seconds, seed=r, mutants=who == "aelab")
                 elif pygad is not None:
                     res = run_pygad(case, start, gens, seed=r)
                 else:
@@ -289,21 +295,22 @@ def main() -> None:
                          f"best MAE re-scored by aelab {res['final_mae_aelab_check']:.4f}"
                          if who == "pygad" else
                          f", best MAE after {gens} gens {res['mae_at'][gens]:.4f}")
-                print(f"  round {r + 1} {who:5s}: {res['gens']:5d} timed gens in {res['seconds']:6.2f} s = "
+                print(f"  round {r + 1} {who:7s}: {res['gens']:5d} timed gens in {res['seconds']:6.2f} s = "
                       f"{res['gen_per_s']:8.2f} gen/s; best MAE {res['start_mae']:.4f} -> "
                       f"{res['final_mae']:.4f} after {res['final_gens']} gens{extra}", flush=True)
         results[case.name] = rows
         case.gens_used = gens
 
     noise = other_load(load0)
-    print("\n| case | aelab gen/s | PyGAD gen/s | ratio | target >= 20x | best MAE at start | "
-          "generations | best MAE after them: aelab / PyGAD |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    print("\n| case | aelab gen/s | PyGAD gen/s | ratio | target >= 20x | general path gen/s (ratio) | "
+          "best MAE at start | generations | best MAE after them: aelab / PyGAD |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     summary = {}
     for case in cases:
         rows = results[case.name]
         a = statistics.median(r["gen_per_s"] for r in rows["aelab"])
         a_mae = statistics.median(r["mae_at"][case.gens_used] for r in rows["aelab"])
+        g = statistics.median(r["gen_per_s"] for r in rows["general"])
         start_mae = rows["aelab"][0]["start_mae"]
         if rows["pygad"]:
             p = statistics.median(r["gen_per_s"] for r in rows["pygad"])
@@ -313,15 +320,18 @@ def main() -> None:
             cpu_ratio = statistics.median(r["gen_per_cpu_s"] for r in rows["aelab"]) / \
                 statistics.median(r["gen_per_cpu_s"] for r in rows["pygad"])
             print(f"| {case.name} | {a:.1f} | {p:.2f} | **{ratio:.1f}x** | "
-                  f"{'met' if ratio >= TARGET else 'MISSED'} | {start_mae:.4f} | {case.gens_used} | "
-                  f"{a_mae:.4f} / {p_mae:.4f} |")
+                  f"{'met' if ratio >= TARGET else 'MISSED'} | {g:.1f} ({g / p:.1f}x) | {start_mae:.4f} | "
+                  f"{case.gens_used} | {a_mae:.4f} / {p_mae:.4f} |")
             summary[case.name] = {"aelab_gen_per_s": a, "pygad_gen_per_s": p, "ratio": ratio,
+                                  "general_gen_per_s": g, "general_ratio": g / p,
                                   "ratio_per_round": per_round, "target_met": ratio >= TARGET,
                                   "cpu_time_ratio": cpu_ratio,
                                   "aelab_mae": a_mae, "pygad_mae": p_mae, "start_mae": start_mae}
         else:
-            print(f"| {case.name} | {a:.1f} | n/a | n/a | n/a | {start_mae:.4f} | {case.gens_used} | {a_mae:.4f} / n/a |")
-            summary[case.name] = {"aelab_gen_per_s": a, "aelab_mae": a_mae, "start_mae": start_mae}
+            print(f"| {case.name} | {a:.1f} | n/a | n/a | n/a | {g:.1f} | {start_mae:.4f} | {case.gens_used} | "
+                  f"{a_mae:.4f} / n/a |")
+            summary[case.name] = {"aelab_gen_per_s": a, "general_gen_per_s": g, "aelab_mae": a_mae,
+                                  "start_mae": start_mae}
     for name, s in summary.items():
         if "ratio_per_round" in s:
             print(f"{name}: ratio per round " + " ".join(f"{v:.1f}" for v in s["ratio_per_round"])

@@ -61,6 +61,11 @@ class Mutants:
         out = self.parent.expand(self.size, -1).clone()
         return out.index_put_((self.rows, self.index), self.delta, accumulate=True)
 
+    def row(self, i: Tensor) -> Tensor:
+        """Individual ``i`` (a one-element index tensor) as a vector (fixed
+        shapes, so no host sync: other rows' changes add zero)."""
+        return self.parent.clone().index_put_((self.index,), self.delta * (self.rows == i), accumulate=True)
+
     def chunk(self, start: int, stop: int) -> "Mutants":
         """Rows [start, stop) as their own population."""
         keep = (self.rows >= start) & (self.rows < stop)

@@ -55,14 +55,17 @@ def mutate_uniform(children: Tensor, k: int, gen: torch.Generator, scale: float 
 
 def mutate_uniform_(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> Tensor:
     """:func:`mutate_uniform` in place (no copy of the population)."""
-    return children.scatter_add_(1, *uniform_changes(children, k, gen, scale))
+    return children.scatter_add_(1, *uniform_changes(children.shape, k, gen, scale, children.device))
 
 
-def uniform_changes(children: Tensor, k: int, gen: torch.Generator, scale: float = 1.0) -> tuple[Tensor, Tensor]:
-    """The draws of :func:`mutate_uniform`: which k genes of each child
-    (m, k) and what is added to them (m, k)."""
-    idx = _on(torch.randint(children.shape[1], (len(children), k), generator=gen), children)
-    delta = _on((torch.rand(len(children), k, generator=gen) * 2 - 1) * scale, children)
+def uniform_changes(shape: tuple[int, int], k: int, gen: torch.Generator, scale: float = 1.0,
+                    device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """The draws of :func:`mutate_uniform` for ``shape[0]`` children of
+    ``shape[1]`` genes: which k genes of each (m, k) and what is added to
+    them (m, k)."""
+    m, n = shape
+    idx = torch.randint(n, (m, k), generator=gen).to(device, non_blocking=True)
+    delta = ((torch.rand(m, k, generator=gen) * 2 - 1) * scale).to(device, non_blocking=True)
     return idx, delta
 
 

@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..models.autoencoder import Autoencoder
 from ..models.layers import Reshape
 from . import mutants
+from .mutants import supports as supports_mutants
 
 Tensor = torch.Tensor
 SPARSE_CHANGES = 64  # changed weights per child (mean) up to which mutants run as corrections
@@ -41,7 +42,9 @@ class Population:
     """Maps flat parameter vectors to a model's parameters, and runs the
     model for a whole population of such vectors."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, use_mutants: bool = True):
+        """``use_mutants=False`` turns off :meth:`fitness_mutants`' sparse path
+        (it then scores the dense population; for comparisons)."""
         if not isinstance(model, Autoencoder):
             raise ConfigError(f"train.method: evolution trains plain autoencoders (model.kind: ae), "
                               f"not {getattr(model, 'kind', type(model).__name__)}")
@@ -56,7 +59,7 @@ class Population:
             raise ConfigError("model: has no trainable parameters to evolve")
         self._param_of = {id(p): i for i, (_, p) in enumerate(model.named_parameters())}
         self.plan = _fuse(_leaves(model.body) + _leaves(model.to_latent) + _leaves(model.decoder))
-        self.sparse = mutants.supports(self.plan, (Reshape,))  # children of one parent run as corrections
+        self.sparse = use_mutants and supports_mutants(self.plan, (Reshape,))  # one parent + corrections
         self._step_of_param = mutants.step_of_param(self.plan, list(model.parameters()))
         self._parent = None  # (parent vector, its prepared weighted steps)
         self._units = mutants.unit_table(self.plan, list(model.parameters())) if self.sparse else None
