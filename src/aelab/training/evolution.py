@@ -81,7 +81,7 @@ class GA:
             self.sigma = op.one_fifth_rule(self.sigma, float((fit[e:] < self.prev_best).float().mean()))
         best = self._individual(order[:1])
         self.prev_best = fit[order[:1]].squeeze(0)
-        self._next_generation(fit, order[:e], gen)
+        self._next_generation(fit, order[:e], gen, best)
         return best, fit
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -104,23 +104,24 @@ class GA:
                                    tensors["mutants.index"], tensors["mutants.delta"])
         self.prev_best = None if meta["prev_best"] is None else torch.tensor(meta["prev_best"], device=self._P.device)
 
-    def _next_generation(self, fit: torch.Tensor, elites: torch.Tensor, gen: torch.Generator) -> None:
+    def _next_generation(self, fit: torch.Tensor, elites: torch.Tensor, gen: torch.Generator,
+                         best: torch.Tensor) -> None:
         """Elites unchanged, then children: selected parents, optionally
         crossed, mutated.  In the GA paper's scheme the next population is
         the best individual plus each child's k changes (:class:`Mutants`);
         otherwise the elites and parents are gathered in ONE copy of the
         population and the children mutated in place."""
         s, m = self.spec, len(fit) - len(elites)
-        pick = {"best": op.select_best, "rank": op.select_rank,
-                "tournament": lambda f, n, g: op.select_tournament(f, n, g, s.tournament_size)}[s.selection]
-        parents = pick(fit, m, gen)
         one = self._one_parent()
-        if one and s.mutation == "uniform":
-            parent = self._individual(parents[:1])
+        if one and s.mutation == "uniform":  # every child is a copy of the best: no selection to draw
+            parent = best
             idx, delta = op.uniform_changes((m, len(parent)), s.mutated_weights, gen, self._scale(), parent.device)
             rows = torch.arange(1, m + 1, device=idx.device).repeat_interleave(idx.shape[1])
             self._P, self.mutants = None, Mutants(parent, m + 1, rows, idx.reshape(-1), delta.reshape(-1))
             return
+        pick = {"best": op.select_best, "rank": op.select_rank,
+                "tournament": lambda f, n, g: op.select_tournament(f, n, g, s.tournament_size)}[s.selection]
+        parents = pick(fit, m, gen)
         if one:  # the elite kept is the parent itself (not another individual tied with it)
             elites = parents[:1]
         P = self._dense()

@@ -108,14 +108,15 @@ class Changes:
     :meth:`of` only slices.
     """
 
-    def __init__(self, m: Mutants, offsets: list[int], step_of_param: Tensor, units: Tensor):
+    def __init__(self, m: Mutants, offsets: list[int], step_of_param: Tensor, units: Tensor, widths: Tensor, n: int):
         dev, steps = m.index.device, len(step_of_param)
         order = m.index.argsort()
         rows, index, self.delta = m.rows[order], m.index[order], m.delta[order]
         edges = torch.tensor(offsets, device=dev)
         param = torch.searchsorted(edges[1:], index, right=True)
-        self.units = units.to(dev)[index]  # (J, 3): unit read, unit written, kernel tap
-        step = step_of_param.to(dev)[param]
+        unit_in, unit_out, self.tap = units[index].unbind(1)  # unit read, unit written, kernel tap
+        width_in, width_out = widths[param].unbind(1)  # units per sample of the layer's input and output
+        step = step_of_param[param]
         first = torch.full((m.size,), steps, dtype=torch.long, device=dev)
         first.scatter_reduce_(0, rows, step, "amin")  # the step where each child first differs
         rank = torch.empty_like(first)
@@ -123,18 +124,21 @@ class Changes:
         self.slot = torch.where(first < steps, rank, 0)  # child -> activation row
         after = 1 + torch.bincount(first, minlength=steps + 1)[:steps].cumsum(0)  # rows after each step
         before = torch.cat([after.new_ones(1), after[:-1]])
-        self.out_row = self.slot[rows]
-        self.in_row = torch.where(self.out_row < before[step], self.out_row, 0)  # diverging here: parent's input
+        out_row = self.slot[rows]
+        in_row = torch.where(out_row < before[step], out_row, 0)  # a child diverging here reads the parent's input
+        # where sample 0 of each entry's unit sits in its layer's (rows, n, units, ...) output / input
+        self.out_unit = out_row * (n * width_out) + unit_out
+        self.in_unit = in_row * (n * width_in) + unit_in
         counts = torch.cat([torch.searchsorted(index, edges), after]).tolist()  # one host sync
         self.bounds, self.rows_after = counts[:len(offsets)], counts[len(offsets):]
 
     def of(self, param: int):
-        """(output row, input row, units, delta) of the entries in
-        parameter ``param``, or None."""
+        """(output unit, input unit, kernel tap, delta) of the entries in
+        parameter ``param`` (flat unit positions of sample 0), or None."""
         a, b = self.bounds[param], self.bounds[param + 1]
         if a == b:
             return None
-        return self.out_row[a:b], self.in_row[a:b], self.units[a:b], self.delta[a:b]
+        return self.out_unit[a:b], self.in_unit[a:b], self.tap[a:b], self.delta[a:b]
 
 
 # ------------------------------------------------------------------ base
@@ -217,26 +221,26 @@ def correct(step: tuple[nn.Module, ...], out: Tensor, h: Tensor, change, is_bias
     ``h`` is the step's input; ``change`` is :meth:`Changes.of`.  Every term is a
     gather of the input and one scatter-add whose positions come from
     per-layer tables (built once), so the cost is the number of touched
-    values, not the layer's size."""
-    rows, hrows, units, delta = change
-    unit_in, unit_out, tap = units.unbind(1)
+    values, not the layer's size; everything per entry was located by
+    :class:`Changes` in one pass, so this is a dozen tensor operations."""
+    out_unit, in_unit, tap, delta = change
     m, (N, width), plane = step[-1], out.shape[1:3], math.prod(out.shape[3:])  # plane 1 for a dense layer
-    n = _arange(N, out.device)
-    out_planes = (rows[:, None] * N + n) * width + unit_out[:, None]  # (J, N): rows of out.view(-1, plane)
+    out_planes = (out_unit[:, None] + _strides(N, width, out.device)).view(-1)  # rows of out.view(-1, plane)
     if is_bias:  # out[row, :, unit] += delta over the unit's whole plane
-        return out.view(-1, plane).index_add_(0, out_planes.view(-1), delta.repeat_interleave(N)[:, None].expand(-1, plane))
+        return out.view(-1, plane).index_add_(0, out_planes, delta[:, None, None].expand(-1, N, plane).reshape(-1, plane))
     planes = h.reshape(-1, math.prod(h.shape[3:])).index_select(
-        0, ((hrows[:, None] * N + n) * h.shape[2] + unit_in[:, None]).view(-1)).view(len(delta), N, -1)
+        0, (in_unit[:, None] + _strides(N, h.shape[2], out.device)).view(-1)).view(len(delta), N, -1)
     if isinstance(m, nn.Linear):
-        return out.view(-1).index_add_(0, out_planes.view(-1), (planes[..., 0] * delta[:, None]).view(-1))
+        return out.view(-1).index_add_(0, out_planes, (planes.view(-1, N) * delta[:, None]).view(-1))
     if isinstance(m, nn.Conv2d):
         return _conv2d(m, out, h, planes, out_planes, plane, tap, delta)
     return _conv_transpose2d(step, out, h, planes, out_planes, plane, tap, delta)
 
 
-@functools.lru_cache(maxsize=16)
-def _arange(n: int, device) -> Tensor:
-    return torch.arange(n, device=device)
+@functools.lru_cache(maxsize=64)
+def _strides(n: int, width: int, device) -> Tensor:
+    """Offsets of samples 0..n-1 in a (n, width, ...) block, in units: (n,)."""
+    return torch.arange(n, device=device) * width
 
 
 def unit_table(plan, params: list[nn.Parameter]) -> Tensor:
@@ -260,6 +264,18 @@ def unit_table(plan, params: list[nn.Parameter]) -> Tensor:
     return torch.cat(parts)
 
 
+def width_table(plan, params: list[nn.Parameter]) -> Tensor:
+    """For every parameter tensor: the units (features or channels) per
+    sample of its layer's input and output -- (len(params), 2)."""
+    width = {}
+    for step in plan:
+        if weighted(step):
+            m = step[-1]
+            io = (m.in_features, m.out_features) if isinstance(m, nn.Linear) else (m.in_channels, m.out_channels)
+            width.update({id(p): io for p in (m.weight, m.bias) if p is not None})
+    return torch.tensor([width.get(id(p), (1, 1)) for p in params], dtype=torch.long)
+
+
 def _units(m: nn.Module, shape: tuple[int, ...]) -> Tensor:
     flat = torch.arange(math.prod(shape))
     if isinstance(m, nn.Linear):  # (out, in)
@@ -279,7 +295,7 @@ def _conv2d(m: nn.Conv2d, out: Tensor, h: Tensor, planes, out_planes, plane, tap
                                 tuple(h.shape[-2:]), tuple(out.shape[-2:]), out.device)
     vals = planes.gather(2, where[tap][:, None, :].expand(-1, planes.shape[1], -1))  # (J, N, OH*OW)
     vals *= (delta[:, None] * inside[tap])[:, None, :]
-    out.view(-1, plane).index_add_(0, out_planes.view(-1), vals.view(-1, plane))
+    out.view(-1, plane).index_add_(0, out_planes, vals.view(-1, plane))
 
 
 def _conv_transpose2d(step, out: Tensor, h: Tensor, planes, out_planes, plane, tap, delta) -> None:
@@ -296,7 +312,7 @@ def _conv_transpose2d(step, out: Tensor, h: Tensor, planes, out_planes, plane, t
     where, inside = _conv_transpose_table(tuple(m.weight.shape[2:]), m.stride, m.padding, m.dilation, hw,
                                           tuple(out.shape[-2:]), out.device)
     vals = planes * (delta[:, None, None] if inside is None else (delta[:, None] * inside[tap])[:, None, :])
-    slots = (out_planes * plane)[:, :, None] + where[tap][:, None, :]  # (J, N, positions)
+    slots = (out_planes.view(len(delta), -1) * plane)[:, :, None] + where[tap][:, None, :]  # (J, N, positions)
     out.view(-1).scatter_add_(0, slots.view(-1), vals.view(-1))
 
 

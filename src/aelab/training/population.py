@@ -60,9 +60,11 @@ class Population:
         self._param_of = {id(p): i for i, (_, p) in enumerate(model.named_parameters())}
         self.plan = _fuse(_leaves(model.body) + _leaves(model.to_latent) + _leaves(model.decoder))
         self.sparse = use_mutants and supports_mutants(self.plan, (Reshape,))  # one parent + corrections
-        self._step_of_param = mutants.step_of_param(self.plan, list(model.parameters()))
+        device = next(model.parameters()).device
+        self._step_of_param = mutants.step_of_param(self.plan, list(model.parameters())).to(device)
         self._parent = None  # (parent vector, its prepared weighted steps)
-        self._units = mutants.unit_table(self.plan, list(model.parameters())) if self.sparse else None
+        self._units = mutants.unit_table(self.plan, list(model.parameters())).to(device) if self.sparse else None
+        self._widths = mutants.width_table(self.plan, list(model.parameters())).to(device)
 
     # ------------------------------------------------------------ vectors
     def vector(self) -> Tensor:
@@ -113,17 +115,17 @@ class Population:
         :class:`mutants.Changes`) and each child's row: each weighted step
         runs once with the parent's weights, then each changed weight's
         exact term is added (:mod:`aelab.training.mutants`)."""
-        changes = mutants.Changes(m, self.offsets, self._step_of_param, self._units)
+        changes = mutants.Changes(m, self.offsets, self._step_of_param, self._units, self._widths, len(x))
         base = self._parent_steps(m.parent)
         t = iter(range(len(changes.rows_after)))
 
         def step_fn(step, h):
             i, layer = next(t), step[-1]
-            rows = changes.rows_after[i]
-            if i not in base:
+            rows, key = changes.rows_after[i], (i, tuple(h.shape[2:]))
+            if key not in base:
                 b = self._slice(m.parent[None], layer.bias)[0] if layer.bias is not None else None
-                base[i] = mutants.prepare(step, self._slice(m.parent[None], layer.weight)[0], b, tuple(h.shape[-2:]))
-            out = base[i](h)
+                base[key] = mutants.prepare(step, self._slice(m.parent[None], layer.weight)[0], b, tuple(h.shape[-2:]))
+            out = base[key](h)
             if rows > len(out):  # children diverging here start from the parent's output
                 out = torch.cat([out, out[:1].expand(rows - len(out), *out.shape[1:])])
             for p, is_bias in ((layer.weight, False), (layer.bias, True)):
