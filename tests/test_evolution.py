@@ -230,11 +230,11 @@ def test_fast_path_equals_plain_forward_on_the_papers_network():
 
 
 def test_upsampling_is_fused_only_by_integer_factors():
-    from aelab.training.population import _integer_scale
-    assert _integer_scale(torch.nn.Upsample(size=(8, 12), mode="nearest"), (4, 4)) == (2, 3)
-    assert _integer_scale(torch.nn.Upsample(size=(7, 7), mode="nearest"), (4, 4)) is None
-    assert _integer_scale(torch.nn.Upsample(scale_factor=2, mode="nearest"), (4, 4)) == (2, 2)
-    assert _integer_scale(torch.nn.Upsample(scale_factor=1.5, mode="nearest"), (4, 4)) is None
+    from aelab.training.subpixel import integer_scale
+    assert integer_scale(torch.nn.Upsample(size=(8, 12), mode="nearest"), (4, 4)) == (2, 3)
+    assert integer_scale(torch.nn.Upsample(size=(7, 7), mode="nearest"), (4, 4)) is None
+    assert integer_scale(torch.nn.Upsample(scale_factor=2, mode="nearest"), (4, 4)) == (2, 2)
+    assert integer_scale(torch.nn.Upsample(scale_factor=1.5, mode="nearest"), (4, 4)) is None
 
 
 def test_in_place_breeding_leaves_the_returned_best_alone():
