@@ -204,3 +204,15 @@ def test_a_resumed_ga_keeps_scoring_through_its_mutants(tmp_path):
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
     assert drop(resumed.state.history) == drop(straight.state.history)
     assert torch.equal(resumed.best, straight.best)
+
+
+def test_mutants_without_any_change_are_all_the_parent(monkeypatch):
+    torch.manual_seed(0)
+    pop = Population(build_model(load_config("configs/ga-conv-ae.yaml").model, (1, 28, 28)).eval())
+    empty = torch.zeros(0, dtype=torch.long)
+    m = Mutants(pop.vector(), 4, empty, empty, torch.zeros(0))
+    x = torch.rand(3, 1, 28, 28)
+    expected = pop.fitness(m.dense(), x)
+    no_fallback(monkeypatch)
+    fit = pop.fitness_mutants(m, x)
+    assert fit.shape == (4,) and torch.allclose(fit, expected, atol=1e-6) and torch.equal(fit, fit[:1].expand(4))
