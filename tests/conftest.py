@@ -17,6 +17,16 @@ TINY = {
 }
 
 
+def one_line_error(result) -> str:
+    """The single stderr line of a CLI call that failed on bad input (exit 2,
+    no traceback) -- the project's rule for bad input."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    return lines[0]
+
+
 @pytest.fixture
 def tiny() -> dict:
     """A fresh copy of the tiny config (digits, 64-16-2 AE, 4 epochs)."""

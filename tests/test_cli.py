@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aelab.cli import app
+from conftest import one_line_error
 
 runner = CliRunner()
 
@@ -22,14 +23,6 @@ def cfg_file(tiny, tmp_path):
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return lines[0]
 
 
 def test_train_show_evaluate_round_trip(cfg_file, tmp_path):

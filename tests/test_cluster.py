@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from aelab.cli import app
+from conftest import one_line_error
 from aelab.errors import ConfigError
 from aelab.studies import prepare, run_study
 from aelab.studies.executors import LocalExecutor
@@ -151,13 +152,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
-    return lines[0]
 
 
 @pytest.fixture

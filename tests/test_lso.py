@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import aelab
 from aelab import lso
 from aelab.cli import app
+from conftest import one_line_error
 from aelab.errors import AelabError
 from aelab.lso import quality
 from aelab.lso.loop import classifier_error
@@ -54,14 +55,6 @@ def runs(tmp_path_factory):
 
 def cli(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return lines[0]
 
 
 # ------------------------------------------------------------ a toy model
