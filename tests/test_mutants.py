@@ -148,8 +148,16 @@ def test_the_papers_ga_breeds_mutants_that_match_its_population(over):
     g, x = ga(pop, **over), torch.rand(6, 1, 4, 4)
     gen = torch.Generator().manual_seed(1)
     for _ in range(4):
-        g.step(pop, x, gen)
-        assert g.mutants is not None and torch.equal(g.mutants.dense(), g.P)
+        best, _ = g.step(pop, x, gen)
+        m = g.mutants
+        assert m is not None and torch.equal(m.parent, best)
+        D = m.dense()
+        assert torch.equal(D[0], best)  # the one elite: the best, unchanged
+        if over.get("mutation") == "gaussian":  # the GA also mutated a dense copy: same population
+            assert torch.equal(D, g._P)
+        else:  # lazily bred: each child is the best with at most k = 4 genes changed
+            changed = (D[1:] != best).sum(1)
+            assert ((changed >= 1) & (changed <= 4)).all(), changed
 
 
 def test_other_selection_schemes_breed_no_mutants():

@@ -31,7 +31,6 @@ from ..errors import ConfigError
 from ..models.autoencoder import Autoencoder
 from ..models.layers import Reshape
 from . import mutants, subpixel
-from .mutants import supports as supports_mutants
 
 Tensor = torch.Tensor
 # Changed weights per child (mean) up to which mutants are scored as corrections.  Measured
@@ -63,12 +62,13 @@ class Population:
             raise ConfigError("model: has no trainable parameters to evolve")
         self._param_of = {id(p): i for i, (_, p) in enumerate(model.named_parameters())}
         self.plan = _fuse(_leaves(model.body) + _leaves(model.to_latent) + _leaves(model.decoder))
-        self.sparse = use_mutants and supports_mutants(self.plan, (Reshape,))  # one parent + corrections
-        device = next(model.parameters()).device
-        self._step_of_param = mutants.step_of_param(self.plan, list(model.parameters())).to(device)
+        self.sparse = use_mutants and mutants.supports(self.plan)  # one parent + corrections
         self._parent = None  # (parent vector, its prepared weighted steps)
-        self._units = mutants.unit_table(self.plan, list(model.parameters())).to(device) if self.sparse else None
-        self._widths = mutants.width_table(self.plan, list(model.parameters())).to(device)
+        if self.sparse:  # lookup tables of the mutants path, on the parameters' device
+            params, device = list(model.parameters()), next(model.parameters()).device
+            self._step_of_param = mutants.step_of_param(self.plan, params).to(device)
+            self._units = mutants.unit_table(self.plan, params).to(device)
+            self._widths = mutants.width_table(self.plan, params).to(device)
 
     # ------------------------------------------------------------ vectors
     def vector(self) -> Tensor:
@@ -249,10 +249,14 @@ def _upsample_conv_transpose(pop: "Population", up: nn.Upsample, m: nn.ConvTrans
     if scale is None or m.groups != 1:
         return _conv_transpose2d(pop, m, P, _per_sample(up, h))
     b = pop._slice(P, m.bias) if m.bias is not None else None
-    h = h.expand(len(P), *h.shape[1:])
-    x = h.transpose(0, 1).reshape(h.shape[1], -1, *h.shape[3:])  # (N, P*Cin, H, W)
     run = subpixel.upsample_conv_transpose(pop._slice(P, m.weight), b, scale, tuple(h.shape[-2:]), m.padding)
-    return run(x).transpose(0, 1)
+    return run(_as_groups(h, len(P))).transpose(0, 1)
+
+
+def _as_groups(h: Tensor, P: int) -> Tensor:
+    """Activations (P' in {1, P}, N, C, H, W) as one (N, P*C, H, W) batch:
+    individual p's channels are group p of a grouped convolution."""
+    return h.expand(P, *h.shape[1:]).transpose(0, 1).reshape(h.shape[1], -1, *h.shape[3:])
 
 
 def _per_sample(module: nn.Module, h: Tensor) -> Tensor:
@@ -282,8 +286,7 @@ def _conv2d(pop: Population, m: nn.Conv2d, P: Tensor, h: Tensor) -> Tensor:
     if h.shape[0] == 1 and groups == 1:
         x = h[0]  # (N, C, H, W)
     else:
-        x = h.expand(len(P), *h.shape[1:]).transpose(0, 1).reshape(n, -1, *h.shape[3:])  # (N, P*C, H, W)
-        groups *= len(P)
+        x, groups = _as_groups(h, len(P)), groups * len(P)
     out = F.conv2d(x, w.reshape(-1, *w.shape[2:]), b, m.stride, m.padding, m.dilation, groups)
     return out.view(n, len(P), -1, *out.shape[2:]).transpose(0, 1)  # (P, N, out, OH, OW)
 
@@ -299,11 +302,8 @@ def _conv_transpose2d(pop: Population, m: nn.ConvTranspose2d, P: Tensor, h: Tens
 def _grouped_conv_transpose(w: Tensor, b: Tensor | None, h: Tensor, stride, padding, output_padding=0,
                             dilation=1, groups=1) -> Tensor:
     """Per-individual weights ``w`` (P, Cin, Cout/groups, k, k) on ``h`` (P' in {1, P}, N, Cin, H, W)."""
-    P = len(w)
-    h = h.expand(P, *h.shape[1:])
-    n, c = h.shape[1], h.shape[2]
-    x = h.transpose(0, 1).reshape(n, P * c, *h.shape[3:])  # (N, P*Cin, H, W)
-    out = F.conv_transpose2d(x, w.reshape(P * c, *w.shape[2:]), b.reshape(-1) if b is not None else None,
+    P, n, c = len(w), h.shape[1], h.shape[2]
+    out = F.conv_transpose2d(_as_groups(h, P), w.reshape(P * c, *w.shape[2:]), b.reshape(-1) if b is not None else None,
                              stride, padding, output_padding, groups=P * groups, dilation=dilation)
     return out.view(n, P, -1, *out.shape[2:]).transpose(0, 1)  # (P, N, Cout, OH, OW)
 
