@@ -3,9 +3,11 @@
 real headless Chromium (Debian's, driven by Playwright)."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
+import random
 import re
 import socket
 import tempfile
@@ -17,14 +19,16 @@ import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
+from starlette.requests import Request
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 import aelab
 from aelab.cli import app as cli_app
 from aelab.explore import build_app, is_loopback, load_session
+from aelab.explore.app import read_body
 from aelab.explore.session import fit_plane, to_uint8
-from aelab.explore.validation import MAX_BATCH, MAX_BODY
+from aelab.explore.validation import MAX_BATCH, MAX_BODY, RequestError
 
 from conftest import TINY
 
@@ -191,6 +195,271 @@ def test_without_a_classifier_there_is_no_lso_route(runs):
     with TestClient(build_app(runs["ae"]), base_url="http://127.0.0.1") as c:
         assert c.get("/api/info").json()["lso"] is False
         assert c.post("/api/lso", json={"target": 1, "start": [0, 0, 0]}).status_code == 404
+
+
+# ------------------------------------------------- malformed input, in full
+# Every body the validators refuse is a 4xx whose one-line error starts with
+# the field it names; none may reach a 500.  ``api`` is the module's app with
+# server exceptions answered as 500s (as uvicorn would), so a test sees them.
+FIELD_ERROR = re.compile(r"(body|codes|start|target|steps)(\[\d+\])*: \S")
+DIGITS = "1" + "0" * 41  # the reported literal: 10**41
+
+
+@pytest.fixture(scope="module")
+def api(client):
+    return TestClient(client.app, base_url="http://127.0.0.1:8765", raise_server_exceptions=False)
+
+
+def _refused(r, field: str | None = None) -> str:
+    """The error of a 4xx JSON answer: short, one line, naming ``field`` (any field when None)."""
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    assert r.headers["content-type"] == "application/json", r.headers["content-type"]
+    error = r.json()["error"]
+    assert isinstance(error, str) and FIELD_ERROR.match(error) and "\n" not in error and len(error) < 200, error
+    assert field is None or re.match(re.escape(field) + r"[\[:]", error), (field, error)
+    return error
+
+
+@pytest.mark.parametrize("route, body, field", [
+    ("decode", f'{{"codes": [[{DIGITS}, 0, 0]]}}', "codes[0][0]"),
+    ("decode", f'{{"codes": [[0, -1{"0" * 400}, 0]]}}', "codes[0][1]"),   # past float: math.isfinite overflowed
+    ("decode", f'{{"codes": [[0, 0, 1{"0" * 5000}]]}}', "codes[0][2]"),   # past int()'s 4300 digits
+    ("decode", '{"codes": [[1e400, 0, 0]]}', "codes[0][0]"),
+    ("lso", f'{{"target": {DIGITS}, "start": [0, 0, 0]}}', "target"),
+    ("lso", f'{{"target": 1{"0" * 5000}, "start": [0, 0, 0]}}', "target"),
+    ("lso", f'{{"target": 3, "start": [0, 0, 0], "steps": 1{"0" * 400}}}', "steps"),
+    ("lso", f'{{"target": 3, "start": [1{"0" * 400}, 0, 0]}}', "start[0]"),
+])
+def test_reported_huge_numbers_are_a_422_naming_the_field(api, route, body, field):
+    r = api.post(f"/api/{route}", content=body.encode())
+    assert r.status_code == 422
+    _refused(r, field)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"codes": ' + b"[" * 100_000, b'{"a": ' * 100_000,
+                                  b"[" * MAX_BODY])
+def test_reported_deep_nesting_is_a_400(api, body):
+    r = api.post("/api/decode", content=body)
+    assert r.status_code == 400 and _refused(r) == "body: not valid JSON (nested too deeply)"
+
+
+@pytest.mark.parametrize("route, body, status, error", [
+    ("decode", b'{"codes": [[0, 0, 0]], "codes": [[1, 1, 1]]}', 400, 'body: key "codes" appears more than once'),
+    ("decode", b'{"codes": [[0, 0, 0]], "pad": 1}', 422, 'body: unknown key "pad", expected codes'),
+    ("lso", b'{"target": 3, "start": [0, 0, 0], "step": 5}', 422, 'body: unknown key "step", expected target, '),
+    ("decode", '{"codes": [[0, 0, 0]]}'.encode("utf-16"), 400, "body: not UTF-8"),
+    ("decode", b'{"codes": [[0, 0, \xff]]}', 400, "body: not UTF-8 (invalid start byte at byte 18)"),
+    ("decode", b"", 400, "body: not valid JSON"),
+    ("decode", b"null", 400, "body: expected a JSON object, got null"),
+    ("decode", b'"codes"', 400, 'body: expected a JSON object, got "codes"'),
+    ("decode", b"{}", 422, "codes: expected a non-empty list of latent codes, got nothing"),
+    ("decode", b'{"codes": [[0, 0, 0], 7]}', 422, "codes[1]: expected a list of 3 numbers (the latent dimension), got 7"),
+    ("decode", f'{{"codes": [[0, 0, "{"x" * 5000}"]]}}'.encode(), 422,
+     'codes[0][2]: expected a finite number within ±10000, got "xxx'),
+    ("lso", b'{"target": 3.0, "start": [0, 0, 0]}', 422, "target: expected an integer in 0..9, got 3.0"),
+    ("lso", b'{"target": true, "start": [0, 0, 0]}', 422, "target: expected an integer in 0..9, got true"),
+    ("lso", b'{"start": [0, 0, 0]}', 422, "target: expected an integer in 0..9, got nothing"),
+    ("lso", b'{"target": 3}', 422, "start: expected a list of 3 numbers (the latent dimension), got nothing"),
+    ("lso", b'{"target": 3, "start": [0, 0, 0], "steps": 2.0}', 422, "steps: expected an integer in 1..300, got 2.0"),
+    ("lso", b'{"target": 3, "start": [0, 0, 0], "steps": null}', 422, "steps: expected an integer in 1..300, got null"),
+])
+def test_each_decision_on_malformed_bodies(api, route, body, status, error):
+    r = api.post(f"/api/{route}", content=body)
+    assert r.status_code == status and _refused(r).startswith(error), r.text[:300]
+
+
+def test_a_byte_order_mark_is_skipped(api):
+    assert api.post("/api/decode", content=b'\xef\xbb\xbf{"codes": [[0, 0, 0]]}').status_code == 200
+
+
+@pytest.mark.parametrize("declared, refused", [(b"9" * 5000, True), (b"0" * 5000 + b"1", False), (b"\xb2", False)])
+def test_odd_content_lengths_are_judged_safely(declared, refused):
+    """A 5000-digit length is too large without int(); leading zeros and '²'
+    (str.isdigit accepts it, int() does not) are left to the streamed size.
+    A raw ASGI request: the test client re-encodes a non-ASCII header."""
+    scope = {"type": "http", "method": "POST", "path": "/api/decode", "headers": [(b"content-length", declared)]}
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    if refused:
+        with pytest.raises(RequestError, match=r"^body: 9{17}\.\.\. bytes, at most") as e:
+            asyncio.run(read_body(Request(scope, receive)))
+        assert e.value.status == 413
+    else:
+        assert asyncio.run(read_body(Request(scope, receive))) == b"{}"
+
+
+def test_oversized_body_is_a_413_with_and_without_content_length(api):
+    body = b'{"codes": [[0, 0, 0]], "pad": "' + b"x" * MAX_BODY + b'"}'
+    for content in (body, (body[i:i + 65536] for i in range(0, len(body), 65536))):
+        r = api.post("/api/lso", content=content)
+        assert r.status_code == 413 and _refused(r, "body")
+
+
+@pytest.mark.parametrize("poison_at, status, steps", [(3, 200, 3), (0, 422, None)])
+def test_lso_path_ends_before_a_non_finite_step(api, monkeypatch, poison_at, status, steps):
+    """A diverged model (NaN probabilities) never reaches the JSON encoder,
+    which refuses NaN: the path ends before it, or the start is refused."""
+    import aelab.explore.lso as explore_lso
+    real = explore_lso.lso.lso_steps
+
+    def diverging(*args, **kwargs):
+        for state in real(*args, **kwargs):
+            if state.step >= poison_at:
+                state.probs = state.probs * float("nan")
+            yield state
+
+    monkeypatch.setattr(explore_lso.lso, "lso_steps", diverging)
+    r = api.post("/api/lso", json={"target": 3, "start": [0, 0, 0], "steps": 20})
+    assert r.status_code == status, r.text[:300]
+    if steps is None:
+        assert _refused(r, "start").endswith("non-finite values at this code")
+    else:
+        assert len(r.json()["steps"]) == steps
+
+
+# The fuzzer: valid bodies written as JSON text, then broken one way each, so
+# that huge literals, NaN, repeated keys and deep nesting can be written.
+GOOD_NUMBERS = ["0", "-0.5", "1", "2.25", "-3", "1e2", "10000", "-1E-3"]
+BAD_SCALARS = ["true", "false", "null", '"1"', '""', '"\\ud800"', "[]", "{}", '{"a": 1}', "NaN", "Infinity",
+               "-Infinity"]
+
+
+def _bad_coordinate(rng) -> str:
+    """A JSON value that is not a number within ±1e4."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return rng.choice(["", "-"]) + "1" + "0" * rng.randint(5, 5000)
+    if kind == 1:
+        return rng.choice(["1e400", "-1e309", "1e308", "3.5e38", "1e39", "10000.001", "-10000.5", "1e5", "-2e4"])
+    if kind == 2:
+        return rng.choice(BAD_SCALARS + ["[0]", "[1, 2, 3]"])
+    depth = rng.randint(2, 400)
+    return "[" * depth + "0" + "]" * depth
+
+
+def _bad_int(rng, lo: int, hi: int) -> str:
+    """A JSON value that is not an integer in lo..hi."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return str(rng.choice([lo - 1 - rng.randrange(1000), hi + 1 + rng.randrange(10**6)]))
+    if kind == 1:
+        return rng.choice(["", "-"]) + "1" + "0" * rng.randint(20, 5000)
+    if kind == 2:
+        return rng.choice([f"{lo}.0", f"{hi}.0", "2.5", "1e1", "1E0"])
+    return rng.choice(BAD_SCALARS + [f"[{lo}]", f'"{hi}"'])
+
+
+def _code(rng, dim: int = 3) -> str:
+    return "[" + ", ".join(rng.choice(GOOD_NUMBERS) for _ in range(dim)) + "]"
+
+
+def _bad_code(rng) -> str:
+    """A value that is not a list of 3 coordinates."""
+    kind = rng.randrange(3)
+    if kind == 0:
+        return _code(rng, rng.choice([0, 1, 2, 4, 5, 50]))
+    if kind == 1:
+        values = [rng.choice(GOOD_NUMBERS) for _ in range(3)]
+        values[rng.randrange(3)] = _bad_coordinate(rng)
+        return "[" + ", ".join(values) + "]"
+    return rng.choice(BAD_SCALARS[:-3] + ["[[0, 0, 0]]", "0"])
+
+
+def _bad_codes(rng) -> str:
+    """A value that is not a list of 1..MAX_BATCH codes."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return rng.choice(BAD_SCALARS + ["[0, 0, 0]", "0"])
+    if kind == 1:
+        return "[" + ", ".join([_code(rng)] * (MAX_BATCH + 1 + rng.randrange(50))) + "]"
+    codes = [_code(rng) for _ in range(rng.randint(1, 5))]
+    codes[rng.randrange(len(codes))] = _bad_code(rng)
+    return "[" + ", ".join(codes) + "]"
+
+
+def _good(rng, route: str) -> dict[str, str]:
+    """A valid body as field -> JSON text (``steps`` sometimes left out)."""
+    if route == "decode":
+        return {"codes": "[" + ", ".join(_code(rng) for _ in range(rng.randint(1, 4))) + "]"}
+    fields = {"target": str(rng.randrange(10)), "start": _code(rng), "steps": str(rng.randint(1, 300))}
+    return fields if rng.random() < 0.7 else {k: v for k, v in fields.items() if k != "steps"}
+
+
+def _text(pairs) -> str:
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"
+
+
+def _break_field(rng, route: str, fields: dict[str, str]) -> tuple[str, str]:
+    """One field made invalid (or a required one dropped): (body, that field)."""
+    if route == "decode":
+        name, bad = "codes", _bad_codes(rng)
+    else:
+        name = rng.choice(["target", "start", "steps"])
+        bad = {"target": lambda: _bad_int(rng, 0, 9), "steps": lambda: _bad_int(rng, 1, 300),
+               "start": lambda: _bad_code(rng)}[name]()
+    if name != "steps" and rng.random() < 0.15:
+        return _text((k, v) for k, v in fields.items() if k != name), name
+    return _text({**fields, name: bad}.items()), name
+
+
+def _break_body(rng, fields: dict[str, str]) -> bytes:
+    """The body as a whole made invalid: always an error naming ``body``."""
+    good = _text(fields.items())
+    kind = rng.randrange(8)
+    if kind == 0:
+        unknown = rng.choice(["step", "code", "Codes", "pad", "", "codes ", "\\u0000"])
+        return _text([*fields.items(), (unknown, "1")]).encode()
+    if kind == 1:
+        key = rng.choice(list(fields))
+        return _text([*fields.items(), (key, fields[key])]).encode()
+    if kind == 2:
+        return rng.choice([f"[{good}]", "[]", "0", "-1e999", "NaN", '"x"', "null", "true", DIGITS]).encode()
+    if kind == 3:
+        return good[:rng.randrange(len(good))].encode()          # a strict prefix: never closed
+    if kind == 4:
+        at = rng.randrange(len(good) + 1)
+        junk = rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xfe\xff", b"\x80"])
+        return good[:at].encode() + junk + good[at:].encode()
+    if kind == 5:
+        return good.encode(rng.choice(["utf-16", "utf-16-be", "utf-32"]))  # \x00 bytes or a non-UTF-8 BOM
+    if kind == 6:
+        return rng.choice([b"[", b"{\"a\": "]) * rng.randint(2_000, 200_000)
+    return b"\xef\xbb\xbf" + good[:rng.randrange(len(good))].encode()
+
+
+def fuzz_cases(seed: int = 0, n: int = 400) -> list[tuple[str, bytes, str]]:
+    """``n`` malformed bodies, deterministic: (route, body, field the error must name)."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(n):
+        route = rng.choice(["decode", "lso"])
+        fields = _good(rng, route)
+        if rng.random() < 0.6:
+            body, field = _break_field(rng, route, fields)
+            cases.append((route, body.encode(), field))
+        else:
+            cases.append((route, _break_body(rng, fields), "body"))
+    return cases
+
+
+def test_fuzzed_malformed_bodies_are_all_a_4xx_naming_the_field(api):
+    rng = random.Random(1)
+    for route, body, field in fuzz_cases():
+        chunked = rng.random() < 0.2   # no Content-Length: the streamed size check
+        content = (body[i:i + 4096] for i in range(0, len(body), 4096)) if chunked else body
+        r = api.post(f"/api/{route}", content=content, headers={"content-type": "application/json"})
+        _refused(r, field)
+    assert api.post("/api/decode", json={"codes": [[0, 0, 0]]}).status_code == 200
+
+
+def test_fuzz_cases_are_valid_before_they_are_broken(api):
+    """The fuzzer's starting bodies pass, so each refusal is the breakage's doing."""
+    rng = random.Random(2)
+    for route in ("decode", "lso") * 5:
+        body = _text(_good(rng, route).items())
+        assert api.post(f"/api/{route}", content=body.encode()).status_code == 200, body
 
 
 # ---------------------------------------------------------------------- CLI

@@ -257,9 +257,9 @@ def test_bad_values_give_one_line_naming_the_key(overrides, needles):
     ("train.epochs", ["train.epochs", "key=value"]),
     ("=3", ["dotted key"]),
     ("train..epochs=3", ["dotted key"]),
-    ("model.encoder.5.units=3", ["model.encoder.5", "list index below 2"]),
-    ("model.encoder.first.units=3", ["model.encoder.first", "list index below 2"]),
-    ("model.encoder.-3.units=3", ["model.encoder.-3", "list index"]),
+    ("model.encoder.5.units=3", ["model.encoder.5", "no such list item", "indexes 0..1"]),
+    ("model.encoder.first.units=3", ["model.encoder.first", "no such list item", "indexes 0..1"]),
+    ("model.encoder.-3.units=3", ["model.encoder.-3", "no such list item"]),
     ("model.encoder.0.units.x=3", ["model.encoder.0.units", "not a mapping"]),
     ("model.latent_dim.x.y=3", ["model.latent_dim", "not a mapping"]),
 ])

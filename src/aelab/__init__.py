@@ -6,22 +6,40 @@ weights and a report::
     import aelab
     run = aelab.train("configs/mnist-vae.yaml", overrides=["train.epochs=5"], out="runs/try")
     run.metrics["silhouette"]
+
+The public names below are imported on first use (PEP 562), so ``import
+aelab`` and the command line start without loading torch or scikit-learn.
 """
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .api import datasets, evaluate, resolve_device, show, train  # noqa: E402
-from .data import Dataset, load_dataset  # noqa: E402
-from .errors import AelabError, ConfigError, DataError, ModelSpecError, RunDirError  # noqa: E402
-from .models import VAE, Autoencoder, Classifier, build_model, count_parameters  # noqa: E402
-from .runs import Run, load_model, load_run  # noqa: E402
-from .sklearn import AutoencoderTransformer  # noqa: E402
-from .spec import Config, load_config  # noqa: E402
-from . import lso  # noqa: E402  (latent-space optimization: aelab.lso)
+import importlib
 
-__all__ = [
-    "train", "evaluate", "show", "datasets", "resolve_device",
-    "Dataset", "load_dataset", "Config", "load_config",
-    "Autoencoder", "VAE", "Classifier", "build_model", "count_parameters",
-    "Run", "load_run", "load_model", "AutoencoderTransformer",
-    "AelabError", "ConfigError", "DataError", "ModelSpecError", "RunDirError",
-]
+from .version import __version__
+
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "train": "api", "evaluate": "api", "show": "api", "datasets": "api", "resolve_device": "api",
+    "Dataset": "data", "load_dataset": "data",
+    "AelabError": "errors", "ConfigError": "errors", "DataError": "errors", "ModelSpecError": "errors",
+    "RunDirError": "errors",
+    "VAE": "models", "Autoencoder": "models", "Classifier": "models", "build_model": "models",
+    "count_parameters": "models",
+    "Run": "runs", "load_run": "runs", "load_model": "runs",
+    "AutoencoderTransformer": "sklearn",
+    "Config": "spec", "load_config": "spec",
+}
+__all__ = [*_EXPORTS, "lso", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "lso":  # latent-space optimization: aelab.lso
+        return importlib.import_module(".lso", __name__)
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aelab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

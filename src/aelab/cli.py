@@ -1,8 +1,10 @@
 """The ``aelab`` command line: a thin layer over :mod:`aelab.api`.
 
 Each command parses, calls the library and prints.  A user mistake
-(:class:`AelabError`) is printed as one line on stderr with exit code 2 and
-no traceback.
+(:class:`AelabError`), a file-system or memory fault, and an interruption
+are each printed as one line on stderr with a non-zero exit code and no
+traceback.  The library is imported inside the commands, so ``--help``,
+``datasets``, ``show`` and a config mistake answer without loading torch.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -20,27 +23,52 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import api
+from . import interrupts
 from .errors import AelabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="aelab: autoencoder experiments as data -> run directories.")
 out = Console()
 err = Console(stderr=True)
+_ALLOC = re.compile(r"(?:tried to allocate|Tried to allocate|allocate) ([\d.]+ ?[KMGTP]?i?B|\d+ bytes)")
+
+
+def fault_line(e: BaseException) -> str | None:
+    """One line for a fault that is not a bug -- the file system refused, the
+    memory ran out -- or ``None`` for anything else."""
+    if isinstance(e, OSError) and e.errno is not None:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror or type(e).__name__}"
+    text = " ".join(str(e).split())
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and
+                                      ("can't allocate memory" in text or "out of memory" in text.lower())):
+        size = _ALLOC.search(text)
+        return f"out of memory: {'tried to allocate ' + size.group(1) if size else text[:160]}"
+    return None
 
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn an AelabError into one red line and exit code 2; warnings into one line each."""
-    warnings.showwarning = lambda msg, *a, **k: err.print(f"[yellow]warning:[/] {msg}", highlight=False)
+    """Turn an AelabError or a fault into one red line and exit code 2,
+    an interruption into one line and 130/143; warnings into one line each."""
+    warnings.showwarning = lambda msg, *a, **k: err.print(f"[yellow]warning:[/] {escape(str(msg))}",
+                                                          highlight=False, soft_wrap=True)
     try:
         yield
     except AelabError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)  # keep "[...]" literal
-        raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/]: resume with `aelab train --resume RUN_DIR`")
-        raise typer.Exit(130) from None
+        _fail(str(e), e.exit_code)
+    except KeyboardInterrupt as e:
+        raise typer.Exit(interrupts.report(e)) from None
+    except (OSError, MemoryError, RuntimeError) as e:
+        line = fault_line(e)
+        if line is None:
+            raise
+        _fail(line, 2)
+
+
+def _fail(line: str, code: int) -> None:
+    err.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)  # keep "[...]" literal
+    raise typer.Exit(code) from None
 
 
 @app.callback()
@@ -54,27 +82,40 @@ def _setup() -> None:
         log.setLevel(logging.INFO)
 
 
+def _quiet_logs() -> None:
+    """--quiet: only warnings and errors, from aelab and from the trackers."""
+    for name in ("aelab", "mlflow", "alembic", "tensorboard"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @app.command()
 def train(
     config: Optional[Path] = typer.Argument(None, help="experiment spec (YAML or JSON)"),
     set_: List[str] = typer.Option([], "--set", help="override a field, e.g. --set train.epochs=5"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="finish an interrupted run"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar, no INFO lines"),
 ) -> None:
     """Train a model from a spec into a run directory."""
     with user_errors():
         if config is None and resume is None:
             raise AelabError("train: give a CONFIG file, or --resume RUN_DIR")
+        if quiet:
+            _quiet_logs()
+        from . import api
         run = api.train(config, overrides=set_, out=out_dir, resume=resume, quiet=quiet)
-        _print_metrics(run.metrics, title=f"{run.path}  [{run.status}]")
+        _print_path(run.path, run.status)
+        _print_metrics(run.metrics)
 
 
 @app.command()
 def evaluate(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
     """Re-compute a run's metrics, figures and report from its saved weights."""
     with user_errors():
-        _print_metrics(api.evaluate(run_dir), title=str(run_dir))
+        from . import api
+        metrics = api.evaluate(run_dir)
+        _print_path(run_dir, metrics.get("status"))
+        _print_metrics(metrics)
 
 
 @app.command()
@@ -82,21 +123,23 @@ def show(run_dir: Path = typer.Argument(..., help="a run directory"),
          as_json: bool = typer.Option(False, "--json", help="print metrics.json")) -> None:
     """Summarize a run: what was trained, how far, and its metrics."""
     with user_errors():
+        from . import api
+        from .report import overview_rows
         run = api.show(run_dir)
         if as_json:
             typer.echo(json.dumps(run.metrics, indent=2))
             return
-        c = run.config
-        out.print(f"[bold]{run.path}[/]  status [bold]{run.status}[/]")
-        out.print(f"model {c.model.kind}, latent {c.model.latent_dim}, data {c.data.name}, "
-                  f"{c.train.optimizer} lr {c.train.lr:g}, {len(run.history)}/{c.train.epochs} epochs")
-        _print_metrics(run.metrics, title="metrics")
+        _print_path(run.path, run.status)
+        for label, text in overview_rows(run):
+            out.print(f"{label}: {escape(text)}", highlight=False, soft_wrap=True)
+        _print_metrics(run.metrics)
 
 
 @app.command()
 def datasets() -> None:
     """List every data set: shape, size, source, and whether it is available offline."""
     with user_errors():
+        from . import api
         table = Table("name", "shape", "size", "source", "offline")
         for d in api.datasets():
             table.add_row(d.name, d.shape_str, f"{d.size:,}" if d.size else "-", d.source,
@@ -108,9 +151,9 @@ def datasets() -> None:
 def report(directory: Path = typer.Argument(..., help="a run, study or LSO output directory"),
            out_file: Optional[Path] = typer.Option(None, "--out", help="where to write (default DIR/report.html)")) -> None:
     """Write a self-contained report.html (figures inlined, works offline)."""
-    from .reporting import write_html_report
     with user_errors():
-        out.print(f"wrote {write_html_report(directory, out_file)}")
+        from .reporting import write_html_report
+        _print_line(f"wrote {write_html_report(directory, out_file)}")
 
 
 @app.command()
@@ -119,8 +162,8 @@ def explore(run_dir: Path = typer.Argument(..., help="an autoencoder run directo
             host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: this machine only)"),
             classifier: Optional[Path] = typer.Option(None, "--classifier", help="a classifier run: enables latent-space optimization")) -> None:
     """Serve a local web page to explore the run's latent space."""
-    from .explore import serve
     with user_errors():
+        from .explore import serve
         serve(run_dir, host=host, port=port, classifier=classifier)
 
 
@@ -141,14 +184,14 @@ def study_run(
     gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs each trial's task reserves (fractions share a GPU)"),
 ) -> None:
     """Run or continue a study; writes results.csv, summary.md and figures."""
-    from .studies import run_study
-    from .studies.executors import make_executor
     with user_errors():
+        from .studies import run_study
+        from .studies.executors import make_executor
         runner = make_executor(executor, workers, address, cpus_per_trial, gpus_per_trial)
         result = run_study(study_file, out=out_dir, storage=storage, trials=trials, executor=runner)
         done = sum(r.state == "complete" for r in result.rows)
-        out.print(f"[bold]{result.path}[/]: {done} complete, {len(result.rows) - done} failed trials")
-        out.print((result.path / "summary.md").read_text(), markup=False, highlight=False)
+        _print_line(f"{result.path}: {done} complete, {len(result.rows) - done} failed trials")
+        _print_line((result.path / "summary.md").read_text())
 
 
 @app.command()
@@ -157,7 +200,7 @@ def lso(
     target: List[str] = typer.Option(..., "--target", help="class index (3) or probabilities (0,0,0,.5,0,0,0,0,.5,0); repeatable"),
     decoder: Optional[Path] = typer.Option(None, "--decoder", help="AE/VAE run directory (pixel space: scores realism)"),
     n: int = typer.Option(10, "--n", help="samples per target"),
-    out_dir: Path = typer.Option(Path("runs/lso"), "--out", help="output folder"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default runs/lso-<time>); must not hold LSO output yet"),
     space: str = typer.Option("latent", "--space", help="latent | pixels (the paper's input-optimization baseline)"),
     optimizer: str = typer.Option("normalized", "--optimizer", help="normalized (the paper's Algorithm 3) | adam | sgd"),
     lr: Optional[float] = typer.Option(None, "--lr", help="normalized: rate r in C = -r*E (0.5); adam/sgd: step size"),
@@ -175,30 +218,41 @@ def lso(
     judge: Optional[Path] = typer.Option(None, "--judge", help="independent classifier run directory"),
 ) -> None:
     """Latent-space optimization: generate samples the classifier calls the target."""
-    from . import lso as L
     with user_errors():
+        from . import lso as L
         opts = L.LSOOptions(space=space, optimizer=optimizer, lr=lr, steps=steps, restarts=restarts,
                             parallel=parallel, threshold=threshold, start=start, prior_penalty=prior_penalty,
                             box=box, shell=shell, max_step=max_step, seed=seed)
         s = L.run_lso(classifier, target, decoder, n, out_dir, opts, judge, evaluate_)
         scores = {k: v for k, v in s.get("evaluation", {}).items() if k != "table"}
-        _print_metrics({k: v for k, v in s.items() if isinstance(v, (int, float))} | scores, title=str(out_dir))
+        _print_path(s["path"], None)
+        _print_metrics({k: v for k, v in s.items() if isinstance(v, (int, float))} | scores)
         if "evaluation" in s:
-            out.print(L.per_target_markdown(s["evaluation"]["table"]), markup=False, highlight=False)
+            _print_line(L.per_target_markdown(s["evaluation"]["table"]))
 
 
 @app.command("lso-study")
 def lso_study(study_file: Path = typer.Argument(..., help="LSO experiment file (kind: lso)"),
               out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default runs/lso-<name>)")) -> None:
     """Run an LSO experiment file: train or reuse its runs, run every method, write table + grid."""
-    from .lso.study import run_lso_study
     with user_errors():
+        from .lso.study import run_lso_study
         result = run_lso_study(study_file, out_dir)
-        out.print((Path(result["path"]) / "table.md").read_text(), markup=False, highlight=False)
+        _print_line((Path(result["path"]) / "table.md").read_text())
 
 
-def _print_metrics(metrics: dict, title: str) -> None:
-    table = Table("metric", "value", title=title, title_justify="left")
+def _print_line(text: str) -> None:
+    """Plain text as it is: no markup, no highlighting, no wrapping at the
+    terminal's width (tables and paths stay whole)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_path(path, status: str | None) -> None:
+    _print_line(f"{path}" + (f"  [{status}]" if status else ""))
+
+
+def _print_metrics(metrics: dict) -> None:
+    table = Table("metric", "value")
     for k, v in metrics.items():
         text = f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else ("—" if v is None else str(v))
         table.add_row(k, text)
@@ -206,9 +260,10 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="aelab")
+    """Console-script entry point (see :mod:`aelab.__main__`)."""
+    from .__main__ import main as entry
+    entry()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -33,14 +33,30 @@ def overview_rows(run: Run) -> list[tuple[str, str]]:
     """The config essentials as (label, text): model, data, training."""
     c = run.config
     enc = ", ".join(_layer(l) for l in c.model.encoder) or "—"
+    head = (f"classes {run.model_info.get('num_classes') or c.model.num_classes or '?'}"
+            if c.model.kind == "classifier" else
+            f"latent {c.model.latent_dim}, decoder {'mirror' if c.model.decoder == 'mirror' else 'explicit'}")
     return [
-        ("model", f"{c.model.kind}, encoder [{enc}], latent {c.model.latent_dim}, "
-                  f"decoder {'mirror' if c.model.decoder == 'mirror' else 'explicit'}, "
-                  f"{run.model_info.get('parameters', '?')} parameters"),
+        ("model", f"{c.model.kind}, encoder [{enc}], {head}, {run.model_info.get('parameters', '?')} parameters"),
         ("data", f"{c.data.name} ({c.data.normalize}), split seed {c.data.seed}"),
-        ("training", f"{c.train.optimizer} lr {c.train.lr:g}, batch {c.train.batch_size}, "
-                     f"{c.train.epochs} epochs, loss {c.train.loss}, seed {c.train.seed}"),
+        ("training", training_line(run)),
     ]
+
+
+def training_line(run: Run) -> str:
+    """What the trainer did, in its own terms (epochs for gradient descent,
+    generations and population for GA/ES), and how far it got."""
+    t, done = run.config.train, run.metrics.get("epochs_trained")
+    if t.method == "gradient":
+        progress = f"{done}/{t.epochs} epochs" if done is not None else f"{t.epochs} epochs"
+        return (f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {progress}, loss {t.loss}, seed {t.seed}")
+    progress = f"{done}/{t.generations} generations" if done is not None else f"{t.generations} generations"
+    if t.method == "ga":
+        how = f"GA, population {t.population}, {t.mutation} mutation of {t.mutated_weights} weights, " \
+              f"selection {t.selection}, elitism {t.elitism}"
+    else:
+        how = f"ES {t.es}, population {t.population}, sigma {t.sigma:g}, lr {t.lr:g}"
+    return f"{how}, {progress}, fitness {t.fitness}, seed {t.seed}"
 
 
 def render_report(run: Run, figures: list[str]) -> str:

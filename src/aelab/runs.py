@@ -13,7 +13,8 @@ RUN_DIR/
 ```
 Every file is written to a temporary name and renamed (:mod:`aelab.atomic`);
 weights are safetensors and everything else JSON/YAML/CSV, so nothing is ever
-unpickled.
+unpickled.  Everything read back is checked: a damaged or hand-edited file is
+one line naming the file and what is wrong with it.
 """
 from __future__ import annotations
 
@@ -23,16 +24,18 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from . import __version__
 from .atomic import atomic_path, write_text
 from .errors import RunDirError
-from .models import build_model, count_parameters
-from .spec import Config, dump_config, load_config
+from .outdir import check_dir
+from .spec import Config, dump_config, format_validation_error, load_config
+from .version import __version__
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written
+    import torch
 
 CONFIG, METRICS, HISTORY = "config.yaml", "metrics.json", "history.csv"
 WEIGHTS, MODEL_INFO, CHECKPOINT, REPORT, FIGURES = (
@@ -48,6 +51,7 @@ class Run:
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     model_info: dict = field(default_factory=dict)
+    has_model: bool = False  # model.json (and so final weights) written
 
     @property
     def status(self) -> str:
@@ -64,12 +68,11 @@ def default_run_dir(name: str, root: str | Path = "runs") -> Path:
 
 
 def prepare_new(path: str | Path) -> Path:
-    """Check ``path`` can take a new run: it must not already hold one."""
-    p = Path(path)
+    """Check ``path`` can take a new run: a writable place that does not
+    already hold one."""
+    p = check_dir(path)
     if (p / CONFIG).exists():
         raise RunDirError(f"{p}: already holds a run; use --resume {p} or choose another --out")
-    if p.exists() and not p.is_dir():
-        raise RunDirError(f"{p}: exists and is not a directory")
     return p
 
 
@@ -92,8 +95,11 @@ def write_json(path: Path, data: dict) -> None:
     write_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
-def save_model(path: Path, model: torch.nn.Module, input_shape, num_classes: int | None) -> None:
+def save_model(path: Path, model: "torch.nn.Module", input_shape, num_classes: int | None) -> None:
     """Final weights (safetensors) plus what is needed to rebuild the module."""
+    from safetensors.torch import save_file
+
+    from .models import count_parameters
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(path / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "aelab-model-1"})
@@ -103,28 +109,85 @@ def save_model(path: Path, model: torch.nn.Module, input_shape, num_classes: int
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; one line if missing, malformed or not an object."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise RunDirError(f"{path}: missing") from None
     except json.JSONDecodeError as e:
         raise RunDirError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise RunDirError(f"{path}: not valid JSON (not UTF-8 text, or nested too deeply)") from None
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+class ModelInfo(BaseModel):
+    """``model.json``: what rebuilding the module needs besides config.yaml."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt]
+    num_classes: int | None = Field(default=None, ge=2)
+    parameters: int | None = Field(default=None, ge=0)
+    weights: str = "model.safetensors"
+
+
+class Metrics(BaseModel):
+    """``metrics.json``: a status and named numbers (or short texts)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["completed", "diverged", "collapsed", "incomplete", "running"] = "incomplete"
+
+
+def _checked(path: Path, schema: type[BaseModel]) -> dict:
+    data = read_json(path)
+    try:
+        schema.model_validate(data)
+    except ValidationError as e:
+        raise RunDirError(format_validation_error(e, str(path))) from None
+    return data
 
 
 def read_history(path: Path) -> list[dict]:
+    """``history.csv`` rows as dicts of numbers (empty cells are NaN)."""
     if not path.exists():
         return []
-    with path.open(newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            rows = [_history_row(path, header, cells, i + 2) for i, cells in enumerate(reader)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RunDirError(f"{path}: not a readable CSV file ({e})") from None
+    if rows and (not header or header[0] != "epoch"):
+        raise RunDirError(f"{path}: expected a header starting with 'epoch', got {header[:4]}")
+    return rows
 
 
-def _number(v: str):
+def _history_row(path: Path, header: list[str], cells: list[str], line: int) -> dict:
+    if len(cells) != len(header):
+        raise RunDirError(f"{path}: line {line}: {len(cells)} values for {len(header)} columns")
+    row = {}
+    for key, cell in zip(header, cells):
+        value = _number(cell)
+        if value is None:
+            raise RunDirError(f"{path}: line {line}: column {key!r}: expected a number, got {cell[:40]!r}")
+        row[key] = value
+    return row
+
+
+def _number(v: str) -> int | float | None:
+    """A history cell as a number (empty: NaN); ``None`` when it is not one."""
     if v == "":
         return math.nan
     try:
         return int(v) if v.lstrip("-").isdigit() else float(v)
     except ValueError:
-        return v
+        return None
 
 
 def load_run(path: str | Path) -> Run:
@@ -135,20 +198,48 @@ def load_run(path: str | Path) -> Run:
     if not (p / CONFIG).exists():
         raise RunDirError(f"{p}: not a run directory ({CONFIG} missing)")
     cfg = load_config(p / CONFIG)
-    metrics = read_json(p / METRICS) if (p / METRICS).exists() else {}
-    info = read_json(p / MODEL_INFO) if (p / MODEL_INFO).exists() else {}
-    return Run(p, cfg, metrics, read_history(p / HISTORY), info)
+    metrics = _checked(p / METRICS, Metrics) if (p / METRICS).exists() else {}
+    info = _checked(p / MODEL_INFO, ModelInfo) if (p / MODEL_INFO).exists() else None
+    if info is not None and info["kind"] != cfg.model.kind:
+        raise RunDirError(f"{p / MODEL_INFO}: kind {info['kind']!r} does not match "
+                          f"{CONFIG}'s model.kind {cfg.model.kind!r}")
+    return Run(p, cfg, metrics, read_history(p / HISTORY), info or {}, info is not None)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_model(path: str | Path, device: "str | torch.device" = "cpu") -> "torch.nn.Module":
     """Rebuild a run's model from its config and load its final weights."""
+    from .models import build_model
     run = load_run(path)
-    if not run.model_info:
+    if not run.has_model:
         raise RunDirError(f"{run.path}: has no trained model yet ({MODEL_INFO} missing)")
     model = build_model(run.config.model, run.model_info["input_shape"], run.model_info.get("num_classes"))
-    try:
-        state = load_file(str(run.path / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise RunDirError(f"{run.path / WEIGHTS}: unreadable weights ({e})") from None
-    model.load_state_dict(state)
+    load_weights(model, run.path / WEIGHTS)
     return model.to(device).eval()
+
+
+def load_weights(model: "torch.nn.Module", path: Path, prefix: str = "") -> None:
+    """Load safetensors weights into ``model``; a file that does not fit the
+    model is one line naming the first tensor that differs."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunDirError(f"{path}: unreadable weights ({' '.join(str(e).split())})") from None
+    fit_state(model, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, path)
+
+
+def fit_state(model: "torch.nn.Module", state: dict, path: Path) -> None:
+    """``model.load_state_dict(state)`` with a one-line reason when they differ."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    if missing or extra:
+        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise RunDirError(f"{path}: weights do not match the model config.yaml describes ({what}; "
+                          f"{len(missing)} missing, {len(extra)} unexpected tensors)")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape) or state[k].dtype != v.dtype:
+            raise RunDirError(f"{path}: {k}: expected {tuple(v.shape)} {v.dtype}, "
+                              f"got {tuple(state[k].shape)} {state[k].dtype}")
+    model.load_state_dict(state)

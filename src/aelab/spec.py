@@ -9,6 +9,8 @@ field by its dotted path; list items are addressed by index
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -43,6 +45,9 @@ class DataSpec(_Strict):
     samples: int | None = Field(default=None, ge=1)
     test_size: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = 0
+    labels: list[int] | None = Field(
+        default=None, description="the label value of each class, in class order; filled in when the "
+        "data's labels are not 0..K-1 (e.g. 1..10)")
 
     @field_validator("resize", mode="before")
     @classmethod
@@ -57,6 +62,8 @@ class DataSpec(_Strict):
             raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
         if self.resize is not None and min(self.resize) < 1:
             raise ValueError(f"resize must be positive, got {list(self.resize)}")
+        if self.labels is not None and (len(set(self.labels)) != len(self.labels) or len(self.labels) < 2):
+            raise ValueError(f"labels must be at least two distinct values, got {self.labels}")
         return self
 
 
@@ -205,6 +212,55 @@ class Config(_Strict):
 # --------------------------------------------------------------------- I/O
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: ``2024-01-31`` stays the string it
+    looks like instead of becoming a date no config field can hold."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+MAX_NODES = 100_000  # values in one config (aliases counted each time they are used)
+
+
+def parse_yaml(text: str):
+    """``text`` as YAML (JSON is YAML too), timestamps left as strings."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def plain(value: Any, where: str, budget: list[int] | None = None) -> Any:
+    """A fresh copy of ``value`` made only of what a config can hold --
+    mappings with string keys, lists, strings, finite numbers, booleans and
+    null -- or one ConfigError naming the first value that is not."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"{where}: more than {MAX_NODES:,} values (a YAML alias bomb?)")
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise ConfigError(f"{where}: key {k!r} is a {_kind(k)}; keys must be strings")
+        return {k: plain(v, f"{where}.{k}", budget) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, f"{where}[{i}]", budget) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
+        return float(value)
+    raise ConfigError(f"{where}: a {_kind(value)} ({str(value)[:40]}) is not a config value; "
+                      f"expected a string, number, boolean, list or mapping")
+
+
+def _kind(v: Any) -> str:
+    names = {"datetime": "date-time", "date": "date", "bytes": "binary value", "set": "set"}
+    return names.get(type(v).__name__, type(v).__name__)
+
+
 def read_mapping(path: str | Path) -> dict:
     """Read a YAML or JSON file holding a mapping; one clear line otherwise."""
     p = Path(path)
@@ -212,15 +268,19 @@ def read_mapping(path: str | Path) -> dict:
         raise ConfigError(f"{p}: no such config file")
     try:
         text = p.read_text()
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(text) if p.suffix == ".json" else parse_yaml(text)
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"{p}: not valid YAML/JSON ({first})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to be a config") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read it ({e.strerror or type(e).__name__})") from None
     if data is None:
         raise ConfigError(f"{p}: the file is empty; expected a mapping of data/model/train/eval")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    return plain(data, str(p))
 
 
 _TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|union)\[.*\]|function-.*|[A-Z]\w*)$")
@@ -272,15 +332,15 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {item!r}: expected a dotted key such as train.epochs")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError):
         value = raw
-    return key.split("."), value
+    return key.split("."), plain(value, f"--set {key}")
 
 
 def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     """Return a copy of ``raw`` with each ``key=value`` override set in place."""
-    out = json.loads(json.dumps(raw))
+    out = plain(raw, "config")
     for item in overrides or []:
         parts, value = parse_override(item)
         _set_path(out, parts, value, f"--set {item!r}")
@@ -290,7 +350,7 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
 def set_values(raw: dict, values: dict[str, Any], label: str = "key") -> dict:
     """Return a copy of ``raw`` with each dotted key in ``values`` set to its
     (already parsed) value, e.g. ``{"model.encoder": [32, 10]}``."""
-    out = json.loads(json.dumps(raw))
+    out = plain(raw, "config")
     for key, value in values.items():
         _set_path(out, key.split("."), value, f"{label} {key!r}")
     return out
@@ -300,7 +360,9 @@ def _set_path(root: dict, parts: list[str], value: Any, label: str) -> None:
     node: Any = root
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
-            node = node[_index(node, part, parts[: i + 1], label)]
+            j = _index(node, part, parts[: i + 1], label)
+            node[j] = _expand_layer(node[j])
+            node = node[j]
         elif isinstance(node, dict):
             node = node.setdefault(part, {})
         else:
@@ -313,9 +375,18 @@ def _set_path(root: dict, parts: list[str], value: Any, label: str) -> None:
         raise ConfigError(f"{label}: {'.'.join(parts[:-1])} is not a mapping")
 
 
+def _expand_layer(item: Any) -> Any:
+    """A list item about to be addressed by field: an int there is a dense
+    layer's shorthand, so ``model.encoder.0.units=64`` reaches its units."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return {"type": "dense", "units": item}
+    return item
+
+
 def _index(node: list, part: str, parts: list[str], label: str) -> int:
     if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-        raise ConfigError(f"{label}: {'.'.join(parts)}: expected a list index below {len(node)}")
+        have = f"indexes 0..{len(node) - 1}" if node else "no items"
+        raise ConfigError(f"{label}: {'.'.join(parts)}: no such list item ({'.'.join(parts[:-1])} has {have})")
     return int(part)
 
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .session import Session
-from .validation import MAX_BODY, RequestError, parse_body, parse_codes
+from .validation import MAX_BODY, RequestError, check_keys, parse_body, parse_codes
 
 # The page may load only its own script and style, and images from data:/blob:.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -52,7 +52,8 @@ def create_app(session: Session, allowed_hosts: list[str] | None = None, lso=Non
         return JSONResponse(session.points())
 
     async def decode(request: Request) -> JSONResponse:
-        codes = parse_codes(parse_body(await read_body(request)), session.latent_dim)
+        body = check_keys(parse_body(await read_body(request)), ("codes",))
+        codes = parse_codes(body, session.latent_dim)
         images = await run_in_threadpool(session.decode, codes)
         return JSONResponse({"shape": list(images.shape[1:]), "images": images.reshape(len(images), -1).tolist()})
 
@@ -76,8 +77,9 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """The request body, refused (413) as soon as it passes ``limit`` bytes,
     so an oversized upload is never held in memory whole."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestError(f"body: {declared} bytes, at most {limit}", 413)
+    if _declares_more(declared, limit):
+        shown = declared if len(declared) <= 20 else f"{declared[:17]}..."
+        raise RequestError(f"body: {shown} bytes, at most {limit}", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -85,6 +87,17 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             raise RequestError(f"body: more than {limit} bytes", 413)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _declares_more(declared: str, limit: int) -> bool:
+    """Whether a Content-Length value is a decimal number above ``limit``.
+    ASCII digits only (``"²".isdigit()`` is true, but int() refuses it), and a
+    value longer than the limit's digits is too large without int(), which
+    refuses more than 4300 digits; anything else is left to the stream check."""
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    digits = declared.lstrip("0") or "0"
+    return len(digits) > len(str(limit)) or int(digits) > limit
 
 
 async def _request_error(request: Request, exc: RequestError) -> JSONResponse:

@@ -15,8 +15,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .. import interrupts
 from ..data import Dataset, load_dataset
-from ..runs import load_run
+from ..outdir import check_dir, writing
+from ..runs import default_run_dir, load_run
 from . import outputs, quality
 from .compose import LatentClassifier, LSOError, PixelSpace, compose, load_classifier, load_decoder
 from .loop import DEFAULT_THRESHOLD, LSOResult, optimize
@@ -161,19 +163,33 @@ def summary_of(setup: LSOSetup, result: LSOResult, names: Sequence[str]) -> dict
             "seconds": result.extra.get("seconds")}
 
 
-def run_lso(classifier, targets: Sequence, decoder=None, n: int = 10, out: str | Path = "runs/lso",
+def run_lso(classifier, targets: Sequence, decoder=None, n: int = 10, out: str | Path | None = None,
             options: LSOOptions | None = None, judge=None, evaluate_samples: bool = False) -> dict:
-    """``aelab lso``: generate ``n`` samples per target and write them to ``out``."""
+    """``aelab lso``: generate ``n`` samples per target and write them to
+    ``out`` (default a fresh ``runs/lso-<time>``; a folder that already holds
+    LSO output is refused, never overwritten).  Returns the summary, with
+    the output folder under ``path``."""
     if evaluate_samples and judge is None:
         raise LSOError("--evaluate: needs --judge RUN_DIR (a second classifier, e.g. configs/mnist14-judge.yaml)")
+    out = check_new_output(Path(out) if out is not None else default_run_dir("lso"))
     setup = prepare(classifier, decoder, options)
     t, names = target_matrix(targets, setup.model.num_classes, n)
-    result = generate(setup, t)
-    summary = summary_of(setup, result, names)
-    if evaluate_samples:
-        summary["evaluation"] = evaluate(setup, result, judge, setup.options.seed)
-    write_outputs(Path(out), setup, result, names, summary)
-    return summary
+    with writing(out, clean_on_interrupt=True), interrupts.hint(f"nothing was kept in {out}; run the command again"):
+        check_new_output(out)  # another command may have written here meanwhile
+        result = generate(setup, t)
+        summary = summary_of(setup, result, names)
+        if evaluate_samples:
+            summary["evaluation"] = evaluate(setup, result, judge, setup.options.seed)
+        write_outputs(out, setup, result, names, summary)
+    return summary | {"path": str(out)}
+
+
+def check_new_output(out: Path) -> Path:
+    """``out`` is a writable place without LSO output in it."""
+    check_dir(out)
+    if any((out / name).exists() for name in (outputs.SAMPLES, outputs.SUMMARY)):
+        raise LSOError(f"--out {out}: already holds LSO output; choose another --out")
+    return out
 
 
 def write_outputs(out: Path, setup: LSOSetup, result: LSOResult, names: Sequence[str], summary: dict) -> None:

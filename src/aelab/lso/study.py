@@ -30,9 +30,7 @@ what ``aelab lso`` writes.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -40,10 +38,12 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import api
+from .. import interrupts
 from ..atomic import write_text
+from ..cache import cached_run
 from ..errors import ConfigError
-from ..runs import CONFIG, METRICS, Run, load_run, write_json
+from ..outdir import check_dir, exclusive
+from ..runs import Run, write_json
 from ..spec import format_validation_error, load_config, read_mapping
 from . import outputs, quality
 from .compose import LSOError, load_classifier
@@ -99,16 +99,10 @@ def load_study(path: str | Path) -> tuple[LSOStudySpec, Path]:
 
 
 def train_or_reuse(config_path: Path, runs_dir: Path) -> Run:
-    """The finished run of a config: read back when done, resumed when
-    interrupted, trained otherwise (named by the resolved config's hash)."""
+    """The finished run of a config file (:func:`aelab.cache.cached_run`),
+    named ``<config name>-<hash>``."""
     cfg = load_config(config_path)
-    digest = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
-    run_dir = runs_dir / f"{cfg.name or config_path.stem}-{digest}"
-    if (run_dir / METRICS).exists():
-        return load_run(run_dir)
-    if (run_dir / CONFIG).exists():
-        return api.train(resume=run_dir)
-    return api.train(cfg, out=run_dir)
+    return cached_run(cfg, runs_dir, cfg.name or config_path.stem)
 
 
 def slug(name: str) -> str:
@@ -116,9 +110,17 @@ def slug(name: str) -> str:
 
 
 def run_lso_study(path: str | Path, out: str | Path | None = None) -> dict:
-    """Run every method of the study file ``path``; returns the summary."""
+    """Run every method of the study file ``path``; returns the summary.
+    One command at a time writes ``out``; an interrupted study continues
+    where it stopped (its finished trainings are reused)."""
     spec, base = load_study(path)
-    out = Path(out) if out else Path("runs") / f"lso-{spec.name}"
+    out = check_dir(Path(out) if out else Path("runs") / f"lso-{spec.name}")
+    again = interrupts.command("aelab", "lso-study", path, "--out", out)
+    with exclusive(out), interrupts.hint(f"continue with `{again}` (finished trainings are reused)"):
+        return _run_methods(spec, base, out)
+
+
+def _run_methods(spec: LSOStudySpec, base: Path, out: Path) -> dict:
     runs = out / "runs"
     clf, judge = (train_or_reuse(base / spec.classifier, runs), train_or_reuse(base / spec.judge, runs))
     rows, grid, results = [], [], {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__
+from ..version import __version__
 
 _MIME = {".svg": "image/svg+xml", ".gif": "image/gif", ".png": "image/png", ".webp": "image/webp"}
 

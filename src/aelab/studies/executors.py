@@ -69,6 +69,8 @@ def _worker_main(ctx: StudyContext, index: int, threads: int) -> None:
         work(ctx, index, threads)
     except AelabError as e:
         raise SystemExit(f"worker {index}: {e}")
+    except KeyboardInterrupt as e:  # its trial is marked interrupted; the parent prints the one line
+        raise SystemExit(128 + getattr(e, "signum", 2)) from None
 
 
 def warm_up(ctx: StudyContext) -> None:
@@ -105,7 +107,9 @@ def run_workers(ctx: StudyContext, workers: int, threads: int | None = None) -> 
             p.join()
     except KeyboardInterrupt:
         for p in procs:
-            p.terminate()
+            p.terminate()  # SIGTERM: each worker marks its trial interrupted and exits
+        for p in procs:
+            p.join(timeout=30)
         raise
     bad = [p.exitcode for p in procs if p.exitcode]
     if bad:

@@ -21,7 +21,9 @@ from pathlib import Path
 import optuna
 import yaml
 
+from .. import interrupts
 from ..atomic import write_text
+from ..outdir import check_dir, file_lock, make_dir
 from ..spec import apply_overrides
 from .results import TrialRow, summary_md, results_csv, trial_rows
 from .executors import Executor, LocalExecutor, run_workers, warm_up  # noqa: F401 (re-exported)
@@ -31,6 +33,9 @@ from .architecture.checks import check_architecture
 from .spec import StudySpec, load_study_spec, _base_mapping
 from .storage import check_storage_url
 from .strategies import get_strategy
+
+
+OUTPUTS_LOCK = ".outputs.lock"
 
 
 @dataclass
@@ -95,12 +100,17 @@ def run_study(source, *, out=None, storage=None, workers: int = 1, trials: int |
     ``executor`` runs the trials (default: ``LocalExecutor(workers)``)."""
     executor = executor or LocalExecutor(workers)
     ctx = prepare(source, out, storage, trials)
+    check_dir(ctx.study_dir)
     executor.check()  # an unreachable cluster or database leaves no study directory behind
     study = create_or_load(ctx)
-    ctx.study_dir.mkdir(parents=True, exist_ok=True)
-    _write_study_file(ctx)
-    executor.run(ctx)
-    return write_outputs(ctx, study)
+    again = interrupts.command("aelab", "study", "run", source, "--out", ctx.study_dir) \
+        if isinstance(source, (str, Path)) else "run the study again"
+    with interrupts.hint(f"continue with `{again}` (finished trials are kept)"):
+        make_dir(ctx.study_dir)
+        _write_study_file(ctx)
+        executor.run(ctx)
+        with file_lock(ctx.study_dir / OUTPUTS_LOCK):  # several processes may share a study: one writes at a time
+            return write_outputs(ctx, study)
 
 
 def _write_study_file(ctx: StudyContext) -> None:

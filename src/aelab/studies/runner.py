@@ -24,9 +24,10 @@ from .architecture.space import ArchitectureSpec, Space
 from .space import Param, config_for, label_of
 from .storage import fail_stale, open_storage, retry_params
 from .strategies import get_strategy, optuna_params
-from .trial import TrialFailed, aggregate, file_lock, numeric_metrics, objective_values, run_repeats
+from ..outdir import file_lock
+from .trial import TrialFailed, aggregate, numeric_metrics, objective_values, run_repeats
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by aelab, in one line
 CREATE_SECONDS = 30  # a study still without its fingerprint after this was abandoned by its creator
 ORPHAN_SECONDS = 120  # a RUNNING trial that never named its worker is presumed dead after this
 
@@ -152,7 +153,8 @@ def counted(trials) -> list[optuna.trial.FrozenTrial]:
 
 
 def recover_dead(study: optuna.Study, ctx: StudyContext) -> int:
-    """Fail RUNNING trials whose local worker died and queue them again."""
+    """Fail RUNNING trials whose local worker died and queue them again; queue
+    again trials that an interruption (SIGINT, SIGTERM) failed."""
     recovered = 0
     with file_lock(ctx.study_dir / ".recover.lock"):
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -169,10 +171,20 @@ def recover_dead(study: optuna.Study, ctx: StudyContext) -> int:
                 study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
-            attrs = {k: v for k, v in t.user_attrs.items() if k in ("queued",)}
-            study.enqueue_trial(retry_params(t), user_attrs={**attrs, "queued": True, "retry_of": t.number})
+            _retry(study, t)
             recovered += 1
+        gone = superseded(study.get_trials(deepcopy=False))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if t.user_attrs.get("interrupted") and t.number not in gone:  # SIGINT / SIGTERM mid-trial
+                _retry(study, t)
+                recovered += 1
     return recovered
+
+
+def _retry(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+    """Queue trial ``t``'s configuration again; ``t`` is then superseded."""
+    attrs = {k: v for k, v in t.user_attrs.items() if k in ("queued",)}
+    study.enqueue_trial(retry_params(t), user_attrs={**attrs, "queued": True, "retry_of": t.number})
 
 
 def finished(study: optuna.Study, ctx: StudyContext) -> bool:
@@ -210,6 +222,9 @@ def make_objective(study: optuna.Study, ctx: StudyContext):
         except (TrialFailed, ConfigError) as e:
             trial.set_user_attr("fail_reason", str(e))
             trial.set_user_attr("seconds", time.perf_counter() - start)
+            raise
+        except KeyboardInterrupt:  # not the configuration's fault: the next run retries it
+            trial.set_user_attr("interrupted", True)
             raise
         trial.set_user_attr("runs", [str(r.path.relative_to(ctx.study_dir)) for r in runs])
         trial.set_user_attr("per_seed", per_seed)

@@ -7,56 +7,17 @@ two workers that reach the same configuration take turns (a file lock).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
 import math
 import statistics
 from pathlib import Path
-from typing import Iterator
 
-from .. import api
-from ..runs import CONFIG, METRICS, Run, load_run
+from ..cache import cached_run
+from ..runs import Run
 from ..spec import Config, load_config, set_values
 
 
 class TrialFailed(Exception):
     """A configuration could not be scored; the message is the one-line reason."""
-
-
-# Fields that change where a run is logged, not what it computes: two configs
-# differing only there are the same experiment (and share a cached run).
-NOT_HASHED = {"train": {"track", "track_uri"}}
-
-
-def config_hash(cfg: Config) -> str:
-    """Stable identity of a fully resolved config (logging settings left out)."""
-    text = json.dumps(cfg.model_dump(mode="json", exclude=NOT_HASHED), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def train_cached(cfg: Config, runs_dir: Path) -> Run:
-    """The finished run of ``cfg``: read back, resumed, or trained afresh."""
-    run_dir = runs_dir / config_hash(cfg)
-    with file_lock(runs_dir / f".{run_dir.name}.lock"):
-        if (run_dir / METRICS).exists():
-            return load_run(run_dir)
-        if (run_dir / CONFIG).exists():
-            return api.train(resume=run_dir)
-        return api.train(cfg, out=run_dir)
 
 
 def seeded(cfg: Config, repeat: int) -> Config:
@@ -69,7 +30,7 @@ def run_repeats(cfg: Config, repeats: int, runs_dir: Path) -> list[Run]:
     runs = []
     for r in range(repeats):
         try:
-            run = train_cached(seeded(cfg, r), runs_dir)
+            run = cached_run(seeded(cfg, r), runs_dir)
         except Exception as e:  # a trial failing must not stop the study
             raise TrialFailed(f"seed {cfg.train.seed + r}: {type(e).__name__}: {_one_line(e)}") from e
         if run.status != "completed":

@@ -27,7 +27,8 @@ import numpy as np
 import optuna
 
 from ..runner import recover_dead
-from ..trial import TrialFailed, file_lock
+from ...outdir import file_lock
+from ..trial import TrialFailed
 from .history import Member, fitness, key, members, pareto_ranks
 from .mutation import article_rule, mutate
 from .space import Architecture, Space

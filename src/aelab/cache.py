@@ -1,0 +1,42 @@
+"""Runs cached by config: train a config once, read it back ever after.
+
+Studies and LSO studies both need "the finished run of this config": read
+back when done, resumed when interrupted, trained otherwise.  A run's place
+is ``RUNS_DIR/[<name>-]<hash of the resolved config>``; processes that reach
+the same config take turns through a file lock, so none is trained twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .outdir import file_lock
+from .runs import CONFIG, METRICS, Run, load_run
+from .spec import Config
+
+# Fields that change where a run is logged, not what it computes: two configs
+# differing only there are the same experiment (and share a cached run).
+NOT_HASHED = {"train": {"track", "track_uri"}}
+
+
+def config_hash(cfg: Config) -> str:
+    """Stable identity of a fully resolved config (logging settings left out;
+    ``data.labels`` only when set, so hashes from before the field stay valid)."""
+    dump = cfg.model_dump(mode="json", exclude=NOT_HASHED)
+    if dump["data"].get("labels") is None:
+        dump["data"].pop("labels", None)
+    return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_run(cfg: Config, runs_dir: Path, name: str | None = None) -> Run:
+    """The finished run of ``cfg`` under ``runs_dir``: read back, resumed, or trained afresh."""
+    from . import api
+    digest = config_hash(cfg)
+    run_dir = runs_dir / (f"{name}-{digest}" if name else digest)
+    with file_lock(runs_dir / f".{run_dir.name}.lock"):
+        if (run_dir / METRICS).exists():
+            return load_run(run_dir)
+        if (run_dir / CONFIG).exists():
+            return api.train(resume=run_dir)
+        return api.train(cfg, out=run_dir)

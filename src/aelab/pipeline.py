@@ -1,0 +1,247 @@
+"""A run end to end: data -> model -> trainer -> run directory.
+
+The heavy half of :mod:`aelab.api` (it imports torch): :mod:`aelab.api`
+validates the spec and the output place first, so a mistake there is
+reported without paying for these imports.  The story of a run reads top to
+bottom in :func:`train_run`.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import interrupts
+from .atomic import write_text
+from .data import Dataset, load_dataset
+from .errors import ConfigError, ModelSpecError, RunDirError
+from .evaluation import evaluate_model
+from .figures import relative, run_figures
+from .models import build_model, count_parameters, output_range_warning
+from .outdir import exclusive, writing
+from .report import render_report
+from .runs import (CHECKPOINT, FIGURES, HISTORY, METRICS, REPORT, Run, load_model, load_run, prepare_new,
+                   save_model, write_config, write_json)
+from .spec import Config
+from .training.callbacks import (CheckpointCallback, EvolutionCheckpointCallback, HistoryCallback,
+                                 ProgressCallback)
+from .training.checkpoint import read_tensors_and_state, restore_checkpoint
+from .training.evolution import EvolutionTrainer
+from .training.gradient import GradientTrainer, TrainState
+from .training.objectives import make_objective
+from .training.trackers import end_trackers, make_trackers
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+# ------------------------------------------------------------------ the run
+
+
+def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool = True) -> Run:
+    """Train ``cfg`` into ``run_dir`` (or finish it when ``resuming``).
+    Everything that can be checked is checked before the directory is
+    touched; a failure before the first checkpoint leaves nothing behind
+    (an interrupted run keeps its config.yaml: ``--resume`` starts it from
+    epoch 0)."""
+    data = load_dataset(cfg.data)  # bad data fails here, before anything is written
+    cfg = record_labels(cfg, data, warn=not resuming)
+    device = resolve_device(cfg.train.device)
+    model = build(cfg, data, device, warn=not quiet)
+    trackers = make_trackers(cfg, run_dir)  # a missing tracker extra fails here, before anything is written
+    resume_cmd = interrupts.command("aelab", "train", "--resume", run_dir)
+    has_checkpoint = lambda: (run_dir / CHECKPOINT).exists()  # noqa: E731
+    with writing(run_dir, None if resuming else "--out", keep=has_checkpoint), \
+            interrupts.hint(f"resume with `{resume_cmd}`"):
+        if not resuming:
+            prepare_new(run_dir)  # another command may have finished a run here meanwhile
+            write_config(run_dir, cfg)
+        callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT),
+                     *trackers]
+        if not quiet:
+            callbacks.insert(0, ProgressCallback(run_dir.name))
+        trainer = fit(model, cfg, data, callbacks, run_dir / CHECKPOINT if resuming else None)
+        run = finish(run_dir, cfg, data, trainer.model, trainer.state, device)
+        end_trackers(trackers, run)  # figures and final metrics exist only now
+    return run
+
+
+def record_labels(cfg: Config, data: Dataset, warn: bool = True) -> Config:
+    """``cfg`` with ``data.labels`` filled in when the data's labels had to
+    be mapped to class indices (e.g. 1..10 -> 0..9), said in one line."""
+    if data.classes is None or cfg.data.labels is not None:
+        return cfg
+    if warn:
+        warnings.warn(f"data.labels: the labels are {_describe(data.classes)}, not 0..{len(data.classes) - 1}; "
+                      f"class k stands for the k-th of them (recorded as data.labels in config.yaml)",
+                      stacklevel=3)
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"labels": data.classes})})
+
+
+def _describe(values: list[int]) -> str:
+    if values == list(range(values[0], values[0] + len(values))):
+        return f"{values[0]}..{values[-1]}"
+    return str(values) if len(values) <= 12 else f"{values[:12]}..."
+
+
+# ---------------------------------------------------------------- the model
+
+
+def build(cfg: Config, data: Dataset, device: torch.device, warn: bool = True) -> torch.nn.Module:
+    """The seeded, untrained model for ``cfg`` on ``data`` -- after checking,
+    on the meta device, that it fits the data's classes and the memory."""
+    check_classes(cfg, data)
+    check_memory(cfg, data, device)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, data.shape, data.num_classes).to(device)
+    message = output_range_warning(cfg.model, data.value_range)
+    if message and warn:
+        warnings.warn(message, stacklevel=3)
+    return model
+
+
+def check_classes(cfg: Config, data: Dataset) -> None:
+    """A classifier with fewer outputs than the data has classes is refused."""
+    k = cfg.model.num_classes
+    if cfg.model.kind == "classifier" and k and data.num_classes and k < data.num_classes:
+        raise ModelSpecError(f"model.num_classes: {k}, but the data have {data.num_classes} classes")
+
+
+def check_memory(cfg: Config, data: Dataset, device: torch.device) -> None:
+    """Refuse, in one line with the sizes, a model whose training cannot fit
+    in the memory available (parameters, gradients and optimizer state, or
+    a GA/ES population), instead of dying in the allocator."""
+    try:
+        with torch.device("meta"):
+            meta = build_model(cfg.model, data.shape, data.num_classes)
+    except (RuntimeError, OverflowError, ValueError) as e:
+        raise ModelSpecError(f"model: cannot be built ({' '.join(str(e).split())[:200]})") from None
+    n = count_parameters(meta)
+    copies = 2 * cfg.train.population + 2 if cfg.train.method != "gradient" else 5
+    need, have = 4 * n * copies, available_memory(device)
+    if have is not None and need > have:
+        name, p = max(meta.named_parameters(), key=lambda kv: kv[1].numel())
+        raise ModelSpecError(
+            f"model: {n:,} parameters need about {_gib(need)} to train ({copies} float32 copies), but "
+            f"{device.type} memory has {_gib(have)} available (largest tensor {name}, {tuple(p.shape)})")
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a new allocation on ``device`` (None: unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def tensors(data: Dataset, device) -> tuple:
+    """The data set as device tensors: (x_train, y_train, x_val, y_val)."""
+    as_t = lambda a, dt=None: None if a is None else torch.as_tensor(a, device=device, dtype=dt)
+    return (as_t(data.x_train), as_t(data.y_train, torch.long),
+            as_t(data.x_test), as_t(data.y_test, torch.long))
+
+
+# ------------------------------------------------------------------ training
+
+
+def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume_from: Path | None = None
+        ) -> "GradientTrainer | EvolutionTrainer":
+    """Train ``model`` on ``data`` per ``cfg.train`` (gradient descent, GA or
+    ES); optionally continuing from a checkpoint."""
+    if cfg.train.method != "gradient":
+        trainer = EvolutionTrainer(model, cfg.train, callbacks)
+        if resume_from is not None and resume_from.exists():
+            _restore(resume_from, lambda p: trainer.restore(*read_tensors_and_state(p)))
+        trainer.fit(*tensors(data, trainer.device))
+        return trainer
+    trainer = GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)
+    if resume_from is not None and resume_from.exists():
+        _restore(resume_from, lambda p: restore_checkpoint(p, trainer))
+    trainer.fit(*tensors(data, trainer.device))
+    return trainer
+
+
+def _restore(path: Path, restore) -> None:
+    """Run ``restore(path)``; a checkpoint that does not fit the run is one line."""
+    try:
+        restore(path)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise RunDirError(f"{path}: damaged or from another config ({type(e).__name__}: {reason}); "
+                          f"delete it to train the run again from epoch 0") from None
+
+
+def checkpoint_callback(cfg: Config, path: Path):
+    """Gradient runs checkpoint every N epochs; GA/ES runs at most every N
+    seconds (a population can be tens of MB)."""
+    if cfg.train.method == "gradient":
+        return CheckpointCallback(path, cfg.train.checkpoint_every)
+    return EvolutionCheckpointCallback(path, cfg.train.checkpoint_seconds)
+
+
+def training_summary(state: TrainState, model: torch.nn.Module) -> dict:
+    """Status and bookkeeping of a finished training (no test metrics)."""
+    last = state.history[-1] if state.history else {}
+    summary = {"status": state.status, "epochs_trained": state.epoch, "stopped_early": state.stopped_early,
+               "best_epoch": state.best_epoch, "train_loss": last.get("train_loss"),
+               "val_loss": last.get("val_loss"), "parameters": count_parameters(model),
+               "seconds": sum(r.get("seconds", 0.0) for r in state.history)}
+    if state.status == "diverged":
+        summary["diverged_epoch"] = state.epoch
+    return summary
+
+
+def finish(run_dir: Path, cfg: Config, data: Dataset, model, state: TrainState, device) -> Run:
+    """Write weights, metrics, figures and report of a trained model."""
+    save_model(run_dir, model, data.shape, data.num_classes)
+    metrics = training_summary(state, model)
+    if state.status == "completed":
+        metrics |= evaluate_model(model, cfg, data, device)
+    write_json(run_dir / METRICS, metrics)
+    figures = _figures(run_dir, cfg, data, model, state, device)
+    run = load_run(run_dir)
+    write_text(run_dir / REPORT, render_report(run, figures))
+    return run
+
+
+def _figures(run_dir, cfg, data, model, state, device) -> list[str]:
+    if not cfg.eval.figures:
+        return []
+    if state.status != "completed":  # a diverged model's outputs are NaN: loss curves only
+        from . import plots
+        return relative([plots.save_loss_curves(state.history, run_dir / FIGURES / "loss_curves.png")], run_dir)
+    return relative(run_figures(run_dir / FIGURES, model, data, state.history, device, cfg.eval.seed,
+                                state.stages), run_dir)
+
+
+# ---------------------------------------------------------------- re-scoring
+
+
+def evaluate_run(run: Run, figures: bool = True) -> dict:
+    """Re-score a trained run on its data (rewrites metrics.json, figures, report)."""
+    with exclusive(run.path, None):
+        device = resolve_device(run.config.train.device)
+        model = load_model(run.path, device)
+        data = load_dataset(run.config.data)
+        metrics = dict(run.metrics) | evaluate_model(model, run.config, data, device)
+        write_json(run.path / METRICS, metrics)
+        figs = relative(run_figures(run.path / FIGURES, model, data, run.history, device, run.config.eval.seed),
+                        run.path) if figures else []
+        write_text(run.path / REPORT, render_report(load_run(run.path), figs))
+    return metrics
