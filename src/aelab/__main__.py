@@ -21,6 +21,10 @@ def main() -> None:
         if interrupts.received() is not None:  # typer turns an interrupt while parsing into a silent exit
             sys.exit(interrupts.report())
         raise
+    except Exception:
+        if interrupts.received() is not None:  # an import swallowed the interrupt and failed later
+            sys.exit(interrupts.report())
+        raise
 
 
 if __name__ == "__main__":

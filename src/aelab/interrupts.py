@@ -6,16 +6,15 @@ its signal, so every ``finally`` and lock release runs as for Ctrl-C.  Long
 commands say how to continue with :func:`hint` (``aelab train --resume
 runs/x``); :func:`report` prints the one line once and returns the exit
 code the shell expects, 128 + the signal number (130 for SIGINT, 143 for
-SIGTERM).  This module imports nothing heavy, so it is in place before the
-start-up imports begin.
+SIGTERM).  This module imports only what the interpreter has already loaded,
+so the handlers are in place a few milliseconds after Python starts, before
+the command line's own imports begin.
 """
 from __future__ import annotations
 
 import contextlib
-import shlex
 import signal
 import sys
-from typing import Iterator
 
 _state = {"signal": None, "hints": [], "hint": None, "reported": False}
 
@@ -45,7 +44,7 @@ def received() -> int | None:
 
 
 @contextlib.contextmanager
-def hint(text: str) -> Iterator[None]:
+def hint(text: str):
     """While inside, an interruption's line ends with ``text`` (e.g. the
     command that resumes the work)."""
     _state["hints"].append(text)
@@ -60,6 +59,7 @@ def hint(text: str) -> Iterator[None]:
 
 def command(*words) -> str:
     """A shell command line with each word quoted as needed."""
+    import shlex
     return " ".join(shlex.quote(str(w)) for w in words)
 
 

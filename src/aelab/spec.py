@@ -280,7 +280,16 @@ def read_mapping(path: str | Path) -> dict:
         raise ConfigError(f"{p}: the file is empty; expected a mapping of data/model/train/eval")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
-    return plain(data, str(p))
+    return plain_tree(data, str(p))
+
+
+def plain_tree(value: Any, where: str) -> Any:
+    """:func:`plain`, with a value that contains itself (a recursive YAML
+    alias) or nests beyond Python's stack reported as one line."""
+    try:
+        return plain(value, where)
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply, or a YAML alias that contains itself") from None
 
 
 _TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|union)\[.*\]|function-.*|[A-Z]\w*)$")
@@ -335,12 +344,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = parse_yaml(raw) if raw.strip() else ""
     except (yaml.YAMLError, RecursionError):
         value = raw
-    return key.split("."), plain(value, f"--set {key}")
+    return key.split("."), plain_tree(value, f"--set {key}")
 
 
 def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     """Return a copy of ``raw`` with each ``key=value`` override set in place."""
-    out = plain(raw, "config")
+    out = plain_tree(raw, "config")
     for item in overrides or []:
         parts, value = parse_override(item)
         _set_path(out, parts, value, f"--set {item!r}")
@@ -350,7 +359,7 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
 def set_values(raw: dict, values: dict[str, Any], label: str = "key") -> dict:
     """Return a copy of ``raw`` with each dotted key in ``values`` set to its
     (already parsed) value, e.g. ``{"model.encoder": [32, 10]}``."""
-    out = plain(raw, "config")
+    out = plain_tree(raw, "config")
     for key, value in values.items():
         _set_path(out, key.split("."), value, f"{label} {key!r}")
     return out

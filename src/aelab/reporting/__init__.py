@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import write_text
+from ..outdir import check_file
 from .render import render_html
 from .sources import detect_kind, lso_context, run_context, study_context
 
@@ -16,8 +17,9 @@ def write_html_report(directory: str | Path, out: str | Path | None = None) -> P
     """Write ``report.html`` for a run, study or LSO directory (atomically);
     returns its path.  ``out`` overrides where it goes."""
     path = Path(directory)
-    html = render_html(_CONTEXTS[detect_kind(path)](path))
-    target = Path(out) if out else path / REPORT_HTML
+    kind = detect_kind(path)
+    target = check_file(Path(out) if out else path / REPORT_HTML)
+    html = render_html(_CONTEXTS[kind](path))
     write_text(target, html)
     return target
 
