@@ -5,17 +5,24 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-core
+TEST_STAMP  := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install wheel-check clean
 
+# The demo needs only aelab and its own dependencies; the test extra (Ray,
+# MLflow, Playwright, PostgreSQL driver, ...) is installed by `make test`.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -24,11 +31,16 @@ demo: $(STAMP)
 	$(BIN)/aelab train configs/mnist-vae.yaml --out runs/demo
 	$(BIN)/aelab report runs/demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
+# A wheel built from this tree, installed into a fresh venv outside it, runs a
+# shipped config by name from another directory (CI runs this).
+wheel-check: $(STAMP)
+	bash .ci/wheel-check.sh $(BIN)/python
+
 # Depends on the Makefile too, so a venv made before a package was added here gets it.
-$(BENCH_STAMP): $(STAMP) Makefile
+$(BENCH_STAMP): $(TEST_STAMP) Makefile
 	-$(BIN)/python -m pip install -q keras tensorflow-cpu
 	-$(BIN)/python -m pip install -q pygad
 	touch $(BENCH_STAMP)
@@ -39,6 +51,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/ga_speed.py
 	bash .ci/postgres.sh $(BIN)/python benchmarks/cluster_overhead.py
 	$(BIN)/python benchmarks/lso_speed.py
+	$(BIN)/python benchmarks/whole_command.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

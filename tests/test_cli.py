@@ -102,7 +102,8 @@ def test_resume_of_a_non_run_and_show_of_nothing(tmp_path):
 def test_progress_bar_and_quiet(cfg_file, tmp_path):
     loud = run("train", cfg_file, "--out", tmp_path / "a", "--set", "train.epochs=2")
     quiet = run("train", cfg_file, "--out", tmp_path / "b", "--set", "train.epochs=2", "--quiet")
-    assert "epoch 2/2" in loud.output
+    assert "epoch 2/2  loss " in loud.stderr and " elapsed" in loud.stderr  # the bar is on stderr
+    assert str(tmp_path / "a") in loud.stderr and "epoch 2/2" not in loud.stdout
     assert "epoch 2/2" not in quiet.output
 
 

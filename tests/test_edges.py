@@ -420,3 +420,19 @@ def test_a_signal_during_training_names_the_resume_command(tiny, tmp_path, sig, 
     resumed = _aelab("train", "--resume", out, "--quiet")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 40
+
+
+def test_a_study_directory_belongs_to_one_study_and_storage(tiny, tmp_path):
+    from aelab.studies import run_study
+    tiny["train"]["epochs"] = 1
+    study = {"name": "s", "base": tiny, "space": {"train.lr": [0.01]}, "objectives": {"recon_mse": "min"},
+             "strategy": "grid"}
+    run_study(study, out=tmp_path / "s")
+    before = listing(tmp_path / "s")
+    other = copy.deepcopy(study) | {"space": {"train.lr": [0.02]}}
+    with pytest.raises(aelab.ConfigError, match="another study file"):
+        run_study(other, out=tmp_path / "s")
+    with pytest.raises(aelab.ConfigError, match="another storage"):
+        run_study(study, out=tmp_path / "s", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert listing(tmp_path / "s") == before
+    assert run_study(study, out=tmp_path / "s").rows  # the same study again continues

@@ -177,8 +177,10 @@ def test_sqlite_storage_and_changed_study_file(study, tmp_path):
     study["repeats"] = 1
     assert len(run_study(study, out=tmp_path / "s", storage=url).rows) == 4
     study["space"]["model.latent_dim"] = [2, 4]
-    with pytest.raises(ConfigError, match="different study file"):
+    with pytest.raises(ConfigError, match="another study file"):  # the study directory says so
         run_study(study, out=tmp_path / "s", storage=url)
+    with pytest.raises(ConfigError, match="different study file"):  # and so does the storage
+        run_study(study, out=tmp_path / "s2", storage=url)
 
 
 @pytest.mark.parametrize("name, reduce", [

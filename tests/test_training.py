@@ -90,6 +90,29 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny, tmp_path, kill_in_epoch)
     assert drop(resumed.history) == drop(straight.history)
 
 
+@pytest.mark.parametrize("seconds, checkpointed", [(0, 3), (3600, 1)])
+def test_sigkill_with_a_time_based_policy_resumes_to_the_same_run(tiny, tmp_path, seconds, checkpointed):
+    """Killed in the 4th of 5 epochs: checkpoint_seconds=0 left the checkpoint
+    of epoch 3 on disk, a long interval only that of epoch 1 (the first epoch
+    of a run is always checkpointed); either way the resumed run replays the
+    missing epochs to the same bits as a run never interrupted."""
+    cfg = vae_with_noise(tiny)
+    cfg["train"]["checkpoint_seconds"] = seconds
+    killed = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), "3"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert read_checkpoint(killed / "checkpoint.safetensors")[1]["epoch"] == checkpointed
+
+    resumed = aelab.train(resume=killed)
+    straight = aelab.train(cfg, out=tmp_path / "straight")
+    assert resumed.status == "completed"
+    assert_same_weights(resumed.path, straight.path)
+    assert stable(resumed.metrics) == stable(straight.metrics)
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
+    assert drop(resumed.history) == drop(straight.history) and len(resumed.history) == 5
+
+
 def test_resume_of_finished_run_changes_nothing(tiny, tmp_path):
     run = aelab.train(tiny, out=tmp_path / "r")
     before = weights(run.path)

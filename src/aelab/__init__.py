@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import importlib
 
+from . import threads as _threads
 from .version import __version__
+
+_threads.configure()  # before torch loads: OpenMP threads spin only briefly (aelab.threads)
 
 # public name -> the submodule that defines it
 _EXPORTS = {

@@ -15,9 +15,10 @@ from .outdir import file_lock
 from .runs import CONFIG, METRICS, Run, load_run
 from .spec import Config
 
-# Fields that change where a run is logged, not what it computes: two configs
-# differing only there are the same experiment (and share a cached run).
-NOT_HASHED = {"train": {"track", "track_uri"}}
+# Fields that change how a run is executed or logged, not what it computes:
+# two configs differing only there are the same experiment (and share a
+# cached run).  Threads can change the last bits of float sums, not the model.
+NOT_HASHED = {"train": {"track", "track_uri", "threads", "checkpoint_every", "checkpoint_seconds"}}
 
 
 def config_hash(cfg: Config) -> str:

@@ -59,7 +59,9 @@ def user_errors() -> Iterator[None]:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt as e:
         raise typer.Exit(interrupts.report(e)) from None
-    except (OSError, MemoryError, RuntimeError) as e:
+    except Exception as e:
+        if interrupts.received() is not None:  # an import that swallowed the KeyboardInterrupt failed later
+            raise typer.Exit(interrupts.report()) from None
         line = fault_line(e)
         if line is None:
             raise
@@ -72,8 +74,14 @@ def _fail(line: str, code: int) -> None:
 
 
 @app.callback()
-def _setup() -> None:
-    """Show aelab's INFO messages (e.g. download progress) on stderr."""
+def _setup(threads: Optional[str] = typer.Option(
+        None, "--threads", help="CPU threads for torch in every command: N or auto (above a config's "
+        "train.threads and $AELAB_THREADS)")) -> None:
+    """Show aelab's INFO messages (e.g. download progress) on stderr; take --threads."""
+    if threads is not None:
+        from . import threads as T
+        with user_errors():
+            T.force(threads)
     log = logging.getLogger("aelab")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -90,7 +98,7 @@ def _quiet_logs() -> None:
 
 @app.command()
 def train(
-    config: Optional[Path] = typer.Argument(None, help="experiment spec (YAML or JSON)"),
+    config: Optional[Path] = typer.Argument(None, help="experiment spec (YAML or JSON), or a shipped config's name (aelab configs)"),
     set_: List[str] = typer.Option([], "--set", help="override a field, e.g. --set train.epochs=5"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="finish an interrupted run"),
@@ -148,6 +156,18 @@ def datasets() -> None:
 
 
 @app.command()
+def configs() -> None:
+    """List the shipped configs and studies; run any of them by name (aelab train mnist-vae)."""
+    with user_errors():
+        from .shipped import catalog
+        table = Table("kind", "name", "what it is")
+        for s in catalog():
+            table.add_row(s.kind, s.name, s.description)
+        out.print(table)
+        _print_line("run one by name: aelab train NAME, aelab study run NAME, aelab lso-study lso-paper")
+
+
+@app.command()
 def report(directory: Path = typer.Argument(..., help="a run, study or LSO output directory"),
            out_file: Optional[Path] = typer.Option(None, "--out", help="where to write (default DIR/report.html)")) -> None:
     """Write a self-contained report.html (figures inlined, works offline)."""
@@ -173,7 +193,7 @@ app.add_typer(study_app, name="study")
 
 @study_app.command("run")
 def study_run(
-    study_file: Path = typer.Argument(..., help="study spec (YAML)"),
+    study_file: Path = typer.Argument(..., help="study spec (YAML), or a shipped study's name (aelab configs)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="study directory (default runs/study-<name>)"),
     storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a journal file in the study directory)"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="parallel worker processes (local: default 1) or trials in flight (ray: default as many as the cluster's CPUs hold)"),
@@ -188,10 +208,16 @@ def study_run(
         from .studies import run_study
         from .studies.executors import make_executor
         runner = make_executor(executor, workers, address, cpus_per_trial, gpus_per_trial)
-        result = run_study(study_file, out=out_dir, storage=storage, trials=trials, executor=runner)
+        result = run_study(study_file, out=out_dir, storage=storage, trials=trials, executor=runner,
+                           progress=True)  # one line per trial on stderr, a live line on a terminal
         done = sum(r.state == "complete" for r in result.rows)
         _print_line(f"{result.path}: {done} complete, {len(result.rows) - done} failed trials")
-        _print_line((result.path / "summary.md").read_text())
+        if not out.is_terminal:  # a pipe or a file: the markdown, as summary.md has it
+            _print_line((result.path / "summary.md").read_text())
+            return
+        from .studies.results import summary_console  # a terminal: a table that fits its width
+        for part in summary_console(result.rows, result.context, result.best, out.width):
+            out.print(part, highlight=False)
 
 
 @app.command()
@@ -232,12 +258,12 @@ def lso(
 
 
 @app.command("lso-study")
-def lso_study(study_file: Path = typer.Argument(..., help="LSO experiment file (kind: lso)"),
+def lso_study(study_file: Path = typer.Argument(..., help="LSO experiment file (kind: lso), or a shipped one's name"),
               out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default runs/lso-<name>)")) -> None:
     """Run an LSO experiment file: train or reuse its runs, run every method, write table + grid."""
     with user_errors():
         from .lso.study import run_lso_study
-        result = run_lso_study(study_file, out_dir)
+        result = run_lso_study(study_file, out_dir, progress=True)  # a line per training and method on stderr
         _print_line((Path(result["path"]) / "table.md").read_text())
 
 

@@ -31,6 +31,15 @@ def predict(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 102
     return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
+@torch.no_grad()
+def embed(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024) -> np.ndarray:
+    """Only the codes ``z`` of :func:`predict` (the same batches, the same
+    numbers), without running the decoder."""
+    model.eval()
+    return np.concatenate([model.embed(torch.as_tensor(x[i:i + batch_size], device=device)).float().cpu().numpy()
+                           for i in range(0, len(x), batch_size)])
+
+
 def eval_split(data: Dataset) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The split metrics are reported on: test, or train when there is none."""
     if len(data.x_test):
@@ -71,7 +80,7 @@ def evaluate_model(model: torch.nn.Module, cfg: Config, data: Dataset, device) -
     if cfg.model.kind == "vae":
         result |= elbo_metrics(model, x, cfg.train.loss, device, cfg.eval.seed)
     if y is not None and data.num_classes:
-        z_train = predict(model, data.x_train, device)["z"]
+        z_train = embed(model, data.x_train, device)  # k-NN needs the training codes only
         result |= M.latent_quality(
             z_train, data.y_train, out["z"], y, x, num_classes=data.num_classes,
             max_samples=cfg.eval.max_samples, knn_k=cfg.eval.knn_k, trust_k=cfg.eval.trust_k,

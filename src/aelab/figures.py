@@ -2,7 +2,9 @@
 
 Loss curves; originals against reconstructions; the latent codes coloured by
 label (PCA above 2-D); for VAEs random samples from the prior, and for 2-D
-VAEs the decoded latent manifold.  Rendering lives in :mod:`aelab.plots`.
+VAEs the decoded latent manifold.  Rendering lives in :mod:`aelab.plots`,
+imported when a figure is drawn (matplotlib costs ~0.3 s to import; a run
+with ``eval.figures: false`` never pays it).
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import plots
 from .data import Dataset
 from .evaluation import eval_split, predict
 
@@ -20,6 +21,7 @@ def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: li
                 device, seed: int = 0, stages: list | None = None) -> list[Path]:
     """Render the run's figures into ``folder``; returns the written paths.
     ``stages`` (gradient-free runs): (generation, best vector) snapshots."""
+    from . import plots
     folder.mkdir(parents=True, exist_ok=True)
     if stages:
         paths = [plots.save_fitness_curve(history, folder / "fitness.png", title="Fitness per generation"),
@@ -42,6 +44,7 @@ def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: li
 def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> Path:
     """The GA paper's "stages of evolution": the best individual's outputs
     on (up to 10) training images at evenly spaced generations."""
+    from . import plots
     from .training.population import Population
     idx = np.unique(data.y_train, return_index=True)[1][:10] if data.y_train is not None else np.arange(10)
     pick = data.x_train[np.sort(idx)[:10]]
@@ -53,6 +56,7 @@ def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> P
 
 @torch.no_grad()
 def _vae_figures(folder: Path, model, device, seed: int) -> list[Path]:
+    from . import plots
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     samples = model.sample(40, generator=gen).cpu().numpy()

@@ -51,7 +51,7 @@ def hint(text: str):
     try:
         yield
     except KeyboardInterrupt:
-        _state["hint"] = _state["hint"] or text  # the innermost hint, kept past the unwinding
+        _state["hint"] = text  # the outermost hint wins: the command the user typed
         raise
     finally:
         _state["hints"].remove(text)
@@ -69,7 +69,7 @@ def report(exc: BaseException | None = None) -> int:
     if not _state["reported"]:
         _state["reported"] = True
         text = f"interrupted ({signal.Signals(signum).name})"
-        last = _state["hint"] or (_state["hints"][-1] if _state["hints"] else None)
+        last = _state["hint"] or (_state["hints"][0] if _state["hints"] else None)
         if last:
             text += f": {last}"
         print(text, file=sys.stderr, flush=True)

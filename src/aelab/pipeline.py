@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import interrupts
+from . import interrupts, threads
 from .atomic import write_text
 from .data import Dataset, load_dataset
 from .errors import ConfigError, ModelSpecError, RunDirError
@@ -30,6 +30,7 @@ from .training.checkpoint import read_tensors_and_state, restore_checkpoint
 from .training.evolution import EvolutionTrainer
 from .training.gradient import GradientTrainer, TrainState
 from .training.objectives import make_objective
+from .training.progress import closing_progress
 from .training.trackers import end_trackers, make_trackers
 
 
@@ -56,21 +57,36 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
     device = resolve_device(cfg.train.device)
     model = build(cfg, data, device, warn=not quiet)
     trackers = make_trackers(cfg, run_dir)  # a missing tracker extra fails here, before anything is written
+    n_threads = threads.resolve(cfg.train.threads)
+    if not quiet:  # like the progress bar: for someone watching the run
+        _warn_once(threads.busy_warning(n_threads))
     resume_cmd = interrupts.command("aelab", "train", "--resume", run_dir)
     has_checkpoint = lambda: (run_dir / CHECKPOINT).exists()  # noqa: E731
     with writing(run_dir, None if resuming else "--out", keep=has_checkpoint), \
-            interrupts.hint(f"resume with `{resume_cmd}`"):
+            interrupts.hint(f"resume with `{resume_cmd}`"), threads.using(n_threads):
         if not resuming:
             prepare_new(run_dir)  # another command may have finished a run here meanwhile
             write_config(run_dir, cfg)
         callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT),
                      *trackers]
         if not quiet:
-            callbacks.insert(0, ProgressCallback(run_dir.name))
-        trainer = fit(model, cfg, data, callbacks, run_dir / CHECKPOINT if resuming else None)
+            callbacks.insert(0, ProgressCallback(str(run_dir)))
+        with closing_progress(callbacks):  # the bar stops (cursor back) even if training raises
+            trainer = fit(model, cfg, data, callbacks, run_dir / CHECKPOINT if resuming else None)
         run = finish(run_dir, cfg, data, trainer.model, trainer.state, device)
         end_trackers(trackers, run)  # figures and final metrics exist only now
     return run
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str | None) -> None:
+    """A warning that a study's hundred runs in one process say only once."""
+    kind = message.split(":", 1)[0] if message else None
+    if message and kind not in _warned:
+        _warned.add(kind)
+        warnings.warn(message, stacklevel=3)
 
 
 def record_labels(cfg: Config, data: Dataset, warn: bool = True) -> Config:
@@ -121,7 +137,7 @@ def check_memory(cfg: Config, data: Dataset, device: torch.device) -> None:
     try:
         with torch.device("meta"):
             meta = build_model(cfg.model, data.shape, data.num_classes)
-    except (RuntimeError, OverflowError, ValueError) as e:
+    except (RuntimeError, OverflowError, ValueError, TypeError) as e:
         raise ModelSpecError(f"model: cannot be built ({' '.join(str(e).split())[:200]})") from None
     n = count_parameters(meta)
     copies = 2 * cfg.train.population + 2 if cfg.train.method != "gradient" else 5
@@ -188,11 +204,11 @@ def _restore(path: Path, restore) -> None:
 
 
 def checkpoint_callback(cfg: Config, path: Path):
-    """Gradient runs checkpoint every N epochs; GA/ES runs at most every N
-    seconds (a population can be tens of MB)."""
-    if cfg.train.method == "gradient":
-        return CheckpointCallback(path, cfg.train.checkpoint_every)
-    return EvolutionCheckpointCallback(path, cfg.train.checkpoint_seconds)
+    """One checkpoint policy for every trainer: every ``train.checkpoint_every``
+    epochs (generations) or ``train.checkpoint_seconds`` seconds, whichever is
+    set (:class:`~aelab.training.checkpoint.CheckpointPolicy`)."""
+    cls = CheckpointCallback if cfg.train.method == "gradient" else EvolutionCheckpointCallback
+    return cls(path, every=cfg.train.checkpoint_every, seconds=cfg.train.checkpoint_seconds)
 
 
 def training_summary(state: TrainState, model: torch.nn.Module) -> dict:
@@ -201,7 +217,7 @@ def training_summary(state: TrainState, model: torch.nn.Module) -> dict:
     summary = {"status": state.status, "epochs_trained": state.epoch, "stopped_early": state.stopped_early,
                "best_epoch": state.best_epoch, "train_loss": last.get("train_loss"),
                "val_loss": last.get("val_loss"), "parameters": count_parameters(model),
-               "seconds": sum(r.get("seconds", 0.0) for r in state.history)}
+               "seconds": sum(r.get("seconds", 0.0) for r in state.history), "threads": torch.get_num_threads()}
     if state.status == "diverged":
         summary["diverged_epoch"] = state.epoch
     return summary

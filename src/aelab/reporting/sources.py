@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..errors import RunDirError
 from ..report import format_value, metric_rows, overview_rows
-from ..runs import CONFIG, FIGURES, load_run
+from ..runs import CONFIG, FIGURES, load_run, read_json
+from ..spec import read_mapping
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".svg", ".webp")
 STUDY_FILE, RESULTS, LSO_SAMPLES, LSO_SUMMARY = "study.yaml", "results.csv", "samples.npz", "summary.json"
@@ -78,10 +79,10 @@ def run_context(path: Path) -> dict:
 def study_context(path: Path) -> dict:
     """A study: comparison table (one row per trial, mean ± std over seeds),
     failed trials with their reason, figures, the study file."""
+    spec = read_mapping(path / STUDY_FILE)  # a damaged study.yaml is one line naming it
     spec_text = (path / STUDY_FILE).read_text()
-    spec = yaml.safe_load(spec_text) or {}
-    objectives = dict(spec.get("objectives") or {})
-    params = list((spec.get("space") or {}).keys())
+    objectives = {str(k): str(v) for k, v in _mapping(spec.get("objectives")).items()}
+    params = [str(k) for k in _mapping(spec.get("space"))]
     rows = read_results(path / RESULTS)
     complete = [r for r in rows if r.get("status") == "complete"]
     return {
@@ -99,18 +100,22 @@ def study_context(path: Path) -> dict:
 
 def read_results(path: Path) -> list[dict]:
     """``results.csv`` as dicts; a repeated column name keeps its first value
-    (the per-run mean ``seconds`` comes before the trial's wall time)."""
+    (files from before ``trial_seconds`` repeated ``seconds``).  A file that
+    is not CSV text is one line naming it."""
     if not path.exists():
         return []
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        rows = []
-        for values in reader:
-            row: dict = {}
-            for k, v in zip(header, values):
-                row.setdefault(k, v)
-            rows.append(row)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            rows = []
+            for values in reader:
+                row: dict = {}
+                for k, v in zip(header, values):
+                    row.setdefault(k, v)
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RunDirError(f"{path}: not a readable CSV file ({e})") from None
     return rows
 
 
@@ -185,15 +190,11 @@ def lso_context(path: Path) -> dict:
 
 
 def _read_summary(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise RunDirError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a JSON object")
-    return data
+    return read_json(path) if path.exists() else {}
+
+
+def _mapping(v) -> dict:
+    return v if isinstance(v, dict) else {}
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -228,9 +229,12 @@ def per_target_table(path: Path) -> dict:
         with np.load(path, allow_pickle=False) as npz:
             targets, success = np.asarray(npz["targets"]), np.asarray(npz["success"]).astype(bool).ravel()
             steps = np.asarray(npz["steps"], dtype=np.float64).ravel()
-    except (KeyError, ValueError, OSError) as e:
-        raise RunDirError(f"{path}: expected arrays 'targets', 'success' and 'steps' ({e})") from None
-    targets = targets.reshape(len(targets), -1)
+        targets = targets.reshape(len(targets), -1).astype(np.float64)
+        if not len(targets) == len(success) == len(steps):
+            raise ValueError(f"{len(targets)} targets, {len(success)} success flags, {len(steps)} steps")
+    except (KeyError, ValueError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise RunDirError(f"{path}: expected arrays 'targets', 'success' and 'steps' of one length "
+                          f"({' '.join(str(e).split())[:160]})") from None
     _, first = np.unique(targets, axis=0, return_index=True)
     rows = []
     for i in sorted(first):

@@ -19,7 +19,6 @@ import abc
 import logging
 import math
 import multiprocessing as mp
-import os
 import socket
 import sys
 from dataclasses import replace
@@ -29,6 +28,7 @@ import torch
 from ..data import load_dataset
 from ..errors import AelabError, ConfigError
 from ..spec import load_config
+from ..threads import cpus
 from .runner import StudyContext, create_or_load, finished, work
 
 EXECUTORS = ("local", "ray")
@@ -93,10 +93,10 @@ def _context():
 def run_workers(ctx: StudyContext, workers: int, threads: int | None = None) -> None:
     """Run ``workers`` loops: in this process for one, else in worker
     processes with the cores shared out so they do not oversubscribe."""
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
-        work(ctx, 0, threads)
+        work(ctx, 0, threads)  # threads None: every run's own setting (auto by default)
         return
+    threads = threads or max(1, cpus() // workers)
     warm_up(ctx)
     procs = [_context().Process(target=_worker_main, args=(ctx, i, threads), daemon=False)
              for i in range(workers)]
@@ -114,7 +114,7 @@ def run_workers(ctx: StudyContext, workers: int, threads: int | None = None) -> 
     bad = [p.exitcode for p in procs if p.exitcode]
     if bad:
         print(f"warning: {len(bad)} worker(s) exited abnormally (codes {bad}); "
-              f"their trials are retried by the next run")
+              f"their trials are retried by the next run", file=sys.stderr)  # stdout stays the results
 
 
 # ------------------------------------------------------------------- ray
@@ -170,7 +170,8 @@ class RayExecutor(Executor):
             done, pending = ray.wait(pending, num_returns=1)
             crashed += _collect(ray, done[0])
         if crashed:
-            print(f"warning: {crashed} Ray task(s) crashed; their trials are retried by the next run")
+            print(f"warning: {crashed} Ray task(s) crashed; their trials are retried by the next run",
+                  file=sys.stderr)
 
 
 def _ray_trial(ctx: StudyContext, index: int, threads: int) -> None:

@@ -65,11 +65,13 @@ def metric_names(rows: list[TrialRow], objectives: dict[str, str]) -> list[str]:
 
 
 def results_csv(rows: list[TrialRow], ctx: StudyContext) -> str:
-    """One line per trial: parameters, every metric (mean over seeds), status, seconds."""
+    """One line per trial: parameters, every metric (mean over seeds), status,
+    and the trial's wall time (``trial_seconds``; ``seconds`` is the mean
+    training time of its runs, as in their metrics.json)."""
     metrics = metric_names(rows, ctx.objectives)
     keys = value_keys(ctx)
     header = ["trial", "status", *keys, *metrics,
-              *[f"{m}_std" for m in ctx.objectives], "repeats", "seconds", "fail_reason", "runs"]
+              *[f"{m}_std" for m in ctx.objectives], "repeats", "trial_seconds", "fail_reason", "runs"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -161,3 +163,70 @@ def _title(metric: str, objectives: dict[str, str]) -> str:
 
 def _pm(mean: float, std: float) -> str:
     return "—" if math.isnan(mean) else f"{mean:.4g} ± {std:.2g}"
+
+
+# ------------------------------------------------------------- a terminal
+
+CONFIG_SHARE = 0.45  # of the width: the configuration column folds down to this before metrics are dropped
+
+
+def summary_console(rows: list[TrialRow], ctx: StudyContext, best: list[int], width: int) -> list:
+    """The summary for a terminal ``width`` columns wide, as Rich renderables:
+    the same numbers as :func:`summary_md`, in a table that fits -- the
+    objectives always, the other metrics while they fit (the rest named under
+    it) -- then the failed trials and the best configuration(s), each a
+    paragraph that wraps between words."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+    gs = groups(rows)
+    metrics = [m for m in dict.fromkeys([*ctx.objectives, *SUMMARY_METRICS]) if any(g.stats(m)[2] for g in gs)]
+    best_configs = {r.config for r in rows if r.number in best}
+    labels = [g.config + (" *" if g.config in best_configs else "") for g in gs]
+    cells = {m: [_pm(*g.stats(m)[:2]) for g in gs] for m in metrics}
+    shown = _fitting(metrics, cells, labels, ctx.objectives, width)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("configuration", overflow="fold", min_width=_config_width(labels, width))
+    table.add_column("seeds", justify="right", no_wrap=True)
+    for m in shown:
+        table.add_column(_plain_title(m, ctx.objectives), justify="right", no_wrap=True)
+    for i, g in enumerate(gs):
+        table.add_row(labels[i], str(g.stats(metrics[0])[2] if metrics else 0), *[cells[m][i] for m in shown])
+    out: list = [Text(f"Study {ctx.name}: strategy {ctx.strategy}, {len(rows)} trials "
+                      f"({sum(r.state == 'complete' for r in rows)} complete, "
+                      f"{sum(r.state == 'failed' for r in rows)} failed), {ctx.repeats} seed(s) per "
+                      f"configuration; mean ± std over seeds."), table]
+    hidden = [m for m in metrics if m not in shown]
+    if hidden:
+        out.append(Text(f"Not shown at this width (see summary.md): {', '.join(hidden)}."))
+    out += [Text(f"failed: trial {r.number} ({r.config}): {r.fail_reason}") for r in rows if r.state == "failed"]
+    out += [Text(f"best (*): trial {r.number}: {r.config}") for r in rows if r.number in best]
+    return out
+
+
+def _fitting(metrics: list[str], cells: dict[str, list[str]], labels: list[str], objectives: dict[str, str],
+             width: int) -> list[str]:
+    """The metrics whose columns fit in ``width`` next to the configuration
+    (folded to at most ``CONFIG_SHARE`` of it): objectives first, then in order."""
+    used = _config_width(labels, width) + 1 + _widest("seeds", []) + 2
+    shown = []
+    for m in metrics:
+        need = _widest(_plain_title(m, objectives), cells[m]) + 3  # the column, its padding and the gap
+        if m in objectives or used + need <= width:
+            shown.append(m)
+            used += need
+        else:
+            break  # keep the order of summary.md: no column after one that was left out
+    return shown
+
+
+def _config_width(labels: list[str], width: int) -> int:
+    return min(_widest("configuration", labels), max(24, int(width * CONFIG_SHARE)))
+
+
+def _widest(title: str, cells: list[str]) -> int:
+    return max([len(title), *map(len, cells)])
+
+
+def _plain_title(metric: str, objectives: dict[str, str]) -> str:
+    return _title(metric, objectives).replace("`", "")

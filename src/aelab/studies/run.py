@@ -15,6 +15,8 @@ on one machine or many (``docs/cluster.md``).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,10 @@ import yaml
 
 from .. import interrupts
 from ..atomic import write_text
+from ..errors import ConfigError
 from ..outdir import check_dir, file_lock, make_dir
+from ..runs import read_json, write_json
+from ..shipped import resolve
 from ..spec import apply_overrides
 from .results import TrialRow, summary_md, results_csv, trial_rows
 from .executors import Executor, LocalExecutor, run_workers, warm_up  # noqa: F401 (re-exported)
@@ -31,11 +36,12 @@ from .runner import StudyContext, create_or_load, fingerprint
 from .space import check_space, parse_space
 from .architecture.checks import check_architecture
 from .spec import StudySpec, load_study_spec, _base_mapping
-from .storage import check_storage_url
+from .storage import check_storage_url, safe_url
 from .strategies import get_strategy
 
 
 OUTPUTS_LOCK = ".outputs.lock"
+IDENTITY = ".study.json"  # which study, in which storage, this directory's outputs belong to
 
 
 @dataclass
@@ -45,11 +51,13 @@ class StudyResult:
     rows: list[TrialRow]
     best: list[int]
     figures: list[Path]
+    context: StudyContext | None = None  # names, objectives and strategy, for summaries
 
 
 def prepare(source, out: str | Path | None = None, storage: str | None = None,
             trials: int | None = None) -> StudyContext:
     """Validate everything about a study before anything is written."""
+    source = resolve(source, "study")
     spec, _, folder = load_study_spec(source)
     label = "study" if isinstance(source, dict) else str(source)
     name = spec.name or (Path(source).stem if not isinstance(source, dict) else "study")
@@ -84,7 +92,7 @@ def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
     if ctx.architecture is not None:
         from .architecture.outputs import architecture_outputs
         figures += architecture_outputs(ctx, study)
-    return StudyResult(ctx.study_dir, ctx.name, rows, best, figures)
+    return StudyResult(ctx.study_dir, ctx.name, rows, best, figures, ctx)
 
 
 def _best(study: optuna.Study) -> list[int]:
@@ -95,22 +103,55 @@ def _best(study: optuna.Study) -> list[int]:
 
 
 def run_study(source, *, out=None, storage=None, workers: int = 1, trials: int | None = None,
-              executor: Executor | None = None) -> StudyResult:
+              executor: Executor | None = None, progress=False) -> StudyResult:
     """Run (or continue) a study to its budget and write its outputs.
-    ``executor`` runs the trials (default: ``LocalExecutor(workers)``)."""
+    ``executor`` runs the trials (default: ``LocalExecutor(workers)``);
+    ``progress`` (True, or a :class:`aelab.progress.Reporter`) reports each
+    finished trial on stderr, with a live line on a terminal."""
     executor = executor or LocalExecutor(workers)
     ctx = prepare(source, out, storage, trials)
     check_dir(ctx.study_dir)
+    identity = check_identity(ctx)
     executor.check()  # an unreachable cluster or database leaves no study directory behind
     study = create_or_load(ctx)
     again = interrupts.command("aelab", "study", "run", source, "--out", ctx.study_dir) \
         if isinstance(source, (str, Path)) else "run the study again"
     with interrupts.hint(f"continue with `{again}` (finished trials are kept)"):
         make_dir(ctx.study_dir)
+        write_json(ctx.study_dir / IDENTITY, identity)
         _write_study_file(ctx)
-        executor.run(ctx)
+        with _watching(study, ctx, progress):
+            executor.run(ctx)
         with file_lock(ctx.study_dir / OUTPUTS_LOCK):  # several processes may share a study: one writes at a time
             return write_outputs(ctx, study)
+
+
+def check_identity(ctx: StudyContext) -> dict:
+    """What the study directory must belong to: this study (its file's
+    fingerprint) in this storage.  A directory holding the outputs of
+    another study, or of this one in another storage, is refused in one
+    line instead of having its results.csv and figures replaced."""
+    storage = safe_url(ctx.storage_url) if ctx.storage_url else "journal file in the study directory"
+    mine = {"name": ctx.name, "storage": storage,
+            "fingerprint": hashlib.sha256(ctx.fingerprint.encode()).hexdigest()[:16]}
+    path = ctx.study_dir / IDENTITY
+    if path.exists():
+        other = read_json(path)
+        if other != mine:
+            what = "another study file" if other.get("fingerprint") != mine["fingerprint"] else \
+                f"another storage ({other.get('storage')})"
+            raise ConfigError(f"{ctx.study_dir}: holds the outputs of study '{other.get('name')}' from {what}; "
+                              f"choose another --out")
+    return mine
+
+
+def _watching(study: optuna.Study, ctx: StudyContext, progress):
+    """The progress of the trials, read from the storage while they run (or nothing)."""
+    if not progress:
+        return contextlib.nullcontext()
+    from ..progress import Reporter
+    from .progress import StudyWatcher
+    return StudyWatcher(study, ctx, progress if isinstance(progress, Reporter) else Reporter())
 
 
 def _write_study_file(ctx: StudyContext) -> None:

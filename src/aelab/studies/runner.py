@@ -8,6 +8,7 @@ storage: queued configurations are popped atomically, so none is run twice.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 from ..errors import ConfigError
@@ -25,6 +25,7 @@ from .space import Param, config_for, label_of
 from .storage import fail_stale, open_storage, retry_params
 from .strategies import get_strategy, optuna_params
 from ..outdir import file_lock
+from ..threads import share
 from .trial import TrialFailed, aggregate, numeric_metrics, objective_values, run_repeats
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by aelab, in one line
@@ -252,22 +253,21 @@ def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None,
          max_trials: int | None = None) -> None:
     """One worker's loop; returns when the study needs nothing more from it
     (or after ``max_trials`` trials: one per Ray task)."""
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        study = create_or_load(ctx, worker_index)
-        objective = make_objective(study, ctx)
-        done = 0
-        while max_trials is None or done < max_trials:
-            recover_dead(study, ctx)
-            fail_stale(study)  # another host's dead worker: its heartbeat stopped
-            if finished(study, ctx):
-                return
-            study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
-            done += 1
-    finally:
-        torch.set_num_threads(previous)  # an in-process worker leaves the caller's setting alone
+    with share(threads) if threads else contextlib.nullcontext():  # each run's ``auto``: this worker's cores
+        _work(ctx, worker_index, max_trials)
+
+
+def _work(ctx: StudyContext, worker_index: int, max_trials: int | None) -> None:
+    study = create_or_load(ctx, worker_index)
+    objective = make_objective(study, ctx)
+    done = 0
+    while max_trials is None or done < max_trials:
+        recover_dead(study, ctx)
+        fail_stale(study)  # another host's dead worker: its heartbeat stopped
+        if finished(study, ctx):
+            return
+        study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+        done += 1
 
 
 def fingerprint(spec_dump: dict) -> str:

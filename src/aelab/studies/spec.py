@@ -27,6 +27,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
+from ..shipped import resolve
 from ..spec import Config, format_validation_error, load_config, read_mapping
 from .architecture.space import ArchitectureSpec
 
@@ -86,7 +87,9 @@ class StudySpec(_Strict):
 
 def load_study_spec(source: "str | Path | dict") -> tuple[StudySpec, Config, Path]:
     """Validate a study file (or mapping); returns (spec, base config, folder
-    that relative paths in it are resolved against)."""
+    that relative paths in it are resolved against).  A bare name is a
+    shipped study (``optimizers``)."""
+    source = resolve(source, "study")
     label, folder = ("study", Path.cwd()) if isinstance(source, dict) else (str(source), Path(source).parent)
     raw = source if isinstance(source, dict) else read_mapping(source)
     if raw.get("kind") == "lso":
@@ -120,5 +123,5 @@ def _check_objectives(spec: StudySpec, cfg: Config, label: str) -> None:
     known = METRICS[cfg.model.kind] + COMMON_METRICS
     for name in spec.objectives:
         if name not in known:
-            raise ConfigError(f"{label}: objectives.{name}: not a metric of a {cfg.model.kind} run "
+            raise ConfigError(f"{label}: objectives.{name}: not a metric that {cfg.model.kind} runs write "
                               f"(known: {', '.join(known)})")

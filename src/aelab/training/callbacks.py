@@ -4,14 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from ..atomic import write_text
-from .checkpoint import save_checkpoint, save_tensors_and_state
+from .checkpoint import CheckpointPolicy, save_checkpoint, save_tensors_and_state
 from .gradient import Callback, GradientTrainer
+from .progress import ProgressCallback  # noqa: F401 (re-exported: it lives in progress.py)
 
 HISTORY_FIRST = ["epoch", "train_loss", "val_loss", "seconds"]
 
@@ -34,70 +32,58 @@ def _cell(v):
 
 
 class CheckpointCallback(Callback):
-    """Save a resumable checkpoint every ``every`` epochs and at the end."""
+    """Write a resumable checkpoint when :class:`CheckpointPolicy` says so
+    (``train.checkpoint_every`` epochs / ``train.checkpoint_seconds``) and
+    when training ends."""
 
-    def __init__(self, path: str | Path, every: int = 1):
-        self.path, self.every = Path(path), every
+    def __init__(self, path: str | Path, *, every: int | None = None, seconds: float | None = None):
+        self.path, self.policy = Path(path), CheckpointPolicy(every, seconds)
 
-    def on_epoch_end(self, trainer: GradientTrainer) -> None:
-        if trainer.state.epoch % self.every == 0 or trainer.state.status != "running":
-            save_checkpoint(self.path, trainer)
-
-    def on_train_end(self, trainer: GradientTrainer) -> None:
+    def save(self, trainer) -> None:
         save_checkpoint(self.path, trainer)
 
-
-class EvolutionCheckpointCallback(Callback):
-    """Checkpoint a GA/ES run at most every ``every_seconds`` and at the end
-    (a population can be tens of MB: per-record writes would dominate)."""
-
-    def __init__(self, path: str | Path, every_seconds: float = 10.0):
-        self.path, self.every, self.last = Path(path), every_seconds, time.perf_counter()
+    def on_train_start(self, trainer) -> None:
+        self.policy.start(trainer.state.epoch)
 
     def on_epoch_end(self, trainer) -> None:
-        if time.perf_counter() - self.last >= self.every:
-            save_tensors_and_state(self.path, *trainer.checkpoint())
-            self.last = time.perf_counter()
+        if _ending(trainer):
+            return  # on_train_end writes the final state right after this
+        if self.policy.due(trainer.state.epoch):
+            self.save(trainer)
+            self.policy.saved(trainer.state.epoch)
 
     def on_train_end(self, trainer) -> None:
+        self.save(trainer)
+        self.policy.saved(trainer.state.epoch)
+
+
+class EvolutionCheckpointCallback(CheckpointCallback):
+    """The same policy for a GA/ES run; the checkpoint holds the population
+    or ES state (tens of MB for a large population)."""
+
+    def save(self, trainer) -> None:
         save_tensors_and_state(self.path, *trainer.checkpoint())
 
 
+def _ending(trainer) -> bool:
+    """Whether the epoch just recorded is the run's last one."""
+    spec, state = trainer.spec, trainer.state
+    return state.status != "running" or state.epoch >= (spec.epochs if spec.method == "gradient"
+                                                         else spec.generations)
+
+
 class HistoryCallback(Callback):
-    """Rewrite ``history.csv`` (atomically) after every epoch."""
+    """Rewrite ``history.csv`` (atomically) after every epoch.
+
+    Not flushed to disk (``durable=False``): the rename already makes it
+    whole or old when the process is killed, and after a power loss the file
+    is re-derived -- a resumed run rewrites it after its first epoch from the
+    history its checkpoint carries.  A flush per epoch would put a disk stall
+    into every epoch of a run on a busy disk.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def on_epoch_end(self, trainer: GradientTrainer) -> None:
-        write_text(self.path, history_csv(trainer.state.history))
-
-
-class ProgressCallback(Callback):
-    """A Rich progress bar: epoch, losses, time elapsed and left."""
-
-    def __init__(self, description: str = "train"):
-        self.description = description
-        self.progress: Progress | None = None
-
-    def on_train_start(self, trainer: GradientTrainer) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
-            TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("left"),
-            TimeRemainingColumn(), transient=False)
-        self.progress.start()
-        spec = trainer.spec
-        total = spec.epochs if spec.method == "gradient" else spec.generations
-        self.task = self.progress.add_task(self.description, total=total,
-                                           completed=trainer.state.epoch, losses="")
-
-    def on_epoch_end(self, trainer: GradientTrainer) -> None:
-        row = trainer.state.history[-1]
-        losses = f"loss {row['train_loss']:.4g}"
-        if not math.isnan(row["val_loss"]):
-            losses += f"  val {row['val_loss']:.4g}"
-        self.progress.update(self.task, completed=trainer.state.epoch, losses=losses)
-
-    def on_train_end(self, trainer: GradientTrainer) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        write_text(self.path, history_csv(trainer.state.history), durable=False)

@@ -3,12 +3,18 @@
 Tensors (model weights, optimizer state, best weights, RNG state) are stored
 under prefixed names; everything else (epoch, history, early-stopping state,
 optimizer hyperparameters, scheduler state) goes into the file's JSON
-metadata.  The file is written to a temporary name and renamed, so a run
-killed mid-write still has its previous checkpoint intact.
+metadata.  The file is written to a temporary name, flushed to disk and
+renamed, so a run killed mid-write (or a machine that loses power) still has
+its previous checkpoint intact.
+
+:class:`CheckpointPolicy` says *when* a run writes it, the same way for
+every trainer.
 """
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 
 import torch
@@ -23,7 +29,7 @@ FORMAT = "aelab-checkpoint-1"
 
 
 def _tensors(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {f"{prefix}{k}": v.detach().cpu().contiguous().clone() for k, v in d.items()}
+    return {f"{prefix}{k}": v for k, v in d.items()}  # save_tensors_and_state copies them
 
 
 def _split_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -33,7 +39,7 @@ def _split_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
         state[str(pid)] = {}
         for k, v in entries.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous().clone()
+                tensors[f"optim.{pid}.{k}"] = v
                 state[str(pid)][k] = {"tensor": f"optim.{pid}.{k}"}
             else:
                 state[str(pid)][k] = v
@@ -91,9 +97,10 @@ def restore_checkpoint(path: str | Path, trainer: GradientTrainer) -> None:
 
 
 def save_tensors_and_state(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """One safetensors file: ``tensors`` plus ``meta`` as JSON metadata, atomically."""
+    """One safetensors file: ``tensors`` plus ``meta`` as JSON metadata,
+    atomically and durably (a checkpoint is the only copy of a run's progress)."""
     clean = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         save_file(clean, str(tmp), metadata={"aelab": json.dumps(meta)})
 
 
@@ -106,3 +113,47 @@ def read_tensors_and_state(path: str | Path) -> tuple[dict[str, torch.Tensor], d
         return load_file(str(p)), json.loads(raw) if raw else {}
     except (SafetensorError, OSError, ValueError) as e:
         raise RunDirError(f"{p}: not a readable checkpoint ({e})") from None
+
+
+# ------------------------------------------------------------------ when
+
+
+class CheckpointPolicy:
+    """When a run writes its checkpoint: one rule for every trainer.
+
+    Asked after every epoch (gradient descent) or history record (GA/ES,
+    every ``log_every`` generations), it says a checkpoint is due when
+
+    * ``every`` is set and at least ``every`` epochs (generations) have
+      passed since the last checkpoint, or
+    * ``seconds`` is set and at least ``seconds`` have passed since the last
+      checkpoint was written -- a run with none on disk yet counts as
+      infinitely long ago, so its first epoch is checkpointed;
+
+    whichever is set, whichever comes first when both are.  The trainer's
+    callback also writes one when training ends.  Each setting bounds the work
+    a kill can cost (a resumed run replays the epochs since the checkpoint,
+    bit for bit, since every epoch is seeded from ``(train.seed, epoch)``),
+    and ``seconds`` bounds what checkpointing costs: with a write taking
+    ``c`` seconds, at most ``c / (seconds + c)`` of the run (the clock
+    restarts when a write ends).
+    """
+
+    def __init__(self, every: int | None = None, seconds: float | None = None, clock=time.perf_counter):
+        self.every, self.seconds, self.clock = every, seconds, clock
+        self.start(0)
+
+    def start(self, done: int) -> None:
+        """Training (re)starts with ``done`` epochs completed; a resumed run
+        (``done > 0``) starts from the checkpoint it was restored from."""
+        self.last_done, self.last_time = done, self.clock() if done > 0 else -math.inf
+
+    def due(self, done: int) -> bool:
+        """Whether to write a checkpoint now that ``done`` epochs are complete."""
+        if self.every is not None and done - self.last_done >= self.every:
+            return True
+        return self.seconds is not None and self.clock() - self.last_time >= self.seconds
+
+    def saved(self, done: int) -> None:
+        """A checkpoint holding ``done`` epochs has just been written."""
+        self.last_done, self.last_time = done, self.clock()

@@ -3,7 +3,7 @@ evolution, random search and TPE on the same architecture space and the same
 budget of trained models, with each of the article's two fitnesses
 (k-means silhouette of the latent codes, validation loss), over 3 seeds.
 
-    python studies/arch_evidence.py [--budget 12] [--population 4] [--out runs/arch-evidence]
+    python scripts/arch_evidence.py [--budget 12] [--population 4] [--out runs/arch-evidence]
 
 Every search is an ordinary study (``studies/arch-article.yaml`` with the
 strategy, seed and objective swapped), so each one's evolution.md, figures
@@ -28,7 +28,7 @@ from aelab.studies.executors import LocalExecutor
 from aelab.studies.runner import create_or_load
 from aelab.studies.run import prepare
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1] / "studies"  # the shipped study files
 STRATEGIES = ["article-rule", "aging-evolution", "random", "tpe"]
 FITNESS = {"silhouette": "max", "val_loss": "min"}
 # short runs so that 4 strategies x 2 fitnesses x 3 seeds x budget models fit in ~half an hour
