@@ -16,7 +16,11 @@ and the table reports each one's speed relative to ``1`` in the same state,
 measured side by side.  Runs on a GPU machine too (the thread count then
 only affects the host side).
 
-    python benchmarks/threads.py [--seconds 6] [--json out.json]
+    python benchmarks/threads.py [--seconds 6] [--repeats 3] [--json out.json]
+
+Each cell is the median of ``--repeats`` measurements, taken in turns
+(setting by setting, round by round), since single runs on a shared VM
+swing by up to 2x.
 """
 from __future__ import annotations
 
@@ -72,6 +76,7 @@ def measure(kind: str, setting: str, seconds: float, n: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=6.0, help="GA time budget per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="measurements per cell (the median is shown)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -82,7 +87,8 @@ def main() -> None:
         try:
             time.sleep(1.0 if k else 0.0)
             for kind in ("gradient", "ga"):
-                row = {s: measure(kind, s, args.seconds, n) for s in SETTINGS}
+                rounds = [{s: measure(kind, s, args.seconds, n) for s in SETTINGS} for _ in range(args.repeats)]
+                row = {s: _median([r[s] for r in rounds]) for s in SETTINGS}
                 results.append({"state": state, "kind": kind, "load": os.getloadavg()[0], **row})
                 _print_row(state, kind, row)
         finally:
@@ -90,6 +96,11 @@ def main() -> None:
                 proc.kill()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def _median(results: list[dict]) -> dict:
+    ordered = sorted(results, key=lambda r: r["value"])
+    return ordered[len(ordered) // 2] | {"all": [round(r["value"], 3) for r in results]}
 
 
 def _print_row(state: str, kind: str, row: dict) -> None:

@@ -82,13 +82,20 @@ def _child(out_json: str, argv: list[str]) -> None:
     else:
         _wrap_training(timed)
         clocks["imports"] = time.perf_counter() - start
-    from aelab.__main__ import main
-    sys.argv = ["aelab", *argv]
-    try:
-        main()
-    finally:
+    import aelab.__main__ as entry
+
+    def record() -> None:
         clocks["main"] = time.perf_counter() - start
         Path(out_json).write_text(json.dumps({"clocks": clocks, "counts": counts}))
+
+    if hasattr(entry, "_leave"):  # the CLI may end the process without teardown: record before it does
+        leave = entry._leave
+        entry._leave = lambda code: (record(), leave(code))
+    sys.argv = ["aelab", *argv]
+    try:
+        entry.main()
+    finally:
+        record()
 
 
 def _wrap_training(timed) -> None:
@@ -133,6 +140,7 @@ def children_cpu() -> float:
 
 def run_command(args: list[str], env: dict, phases: Path) -> tuple[float, float, dict]:
     """(wall, child CPU, phase clocks) of one aelab command run as a child."""
+    phases.unlink(missing_ok=True)  # never read a previous run's clocks
     cpu0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(phases), *args],
                           env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

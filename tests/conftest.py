@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
 
 torch.set_num_threads(1)  # small models: threads only add noise on 2 cores
+os.environ.setdefault("AELAB_THREADS", "1")  # every run, in this process and in the CLI subprocesses tests start
 
 TINY = {
     "name": "tiny",

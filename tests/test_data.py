@@ -412,3 +412,10 @@ def test_mnist5k_is_mlxtends_own_array():
     x, y = mnist_data()
     ours_x, ours_y = _mnist5k_arrays()
     assert np.array_equal(ours_x.reshape(len(x), -1), x) and np.array_equal(ours_y, y)
+
+
+def test_an_empty_npz_names_the_file(tmp_path):
+    path = tmp_path / "none.npz"
+    np.savez(path, x=np.zeros((0, 8, 8), np.float32))
+    with pytest.raises(DataError, match=f"{path}: holds no images"):
+        load_dataset(DataSpec(name="npz", path=str(path)))

@@ -42,9 +42,24 @@ def test_precedence_forced_then_config_then_env_then_share_then_fallback_then_au
 
 @pytest.mark.parametrize("load, cpus, expected", [(0.0, 2, 2), (1.0, 2, 1), (1.6, 2, 1), (7.9, 2, 1), (0.4, 4, 4)])
 def test_auto_leaves_the_busy_cores_to_others(monkeypatch, load, cpus, expected):
+    """``load`` is how many CPUs other processes use (measured in the next test)."""
     monkeypatch.setattr(threads, "load", lambda: load)
     monkeypatch.setattr(threads, "cpus", lambda: cpus)
     assert threads.auto() == expected
+
+
+def test_load_sees_a_busy_process_at_once():
+    """Unlike the 1-minute load average, which lags a job that just started."""
+    quiet = threads.load()
+    threads._measured.clear()
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.3)
+        busy = threads.load(0.3)
+    finally:
+        burner.kill()
+    assert 0.0 <= quiet <= threads.cpus() and busy >= 0.7, (quiet, busy)
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5", " 2x", True])
@@ -70,7 +85,7 @@ def test_busy_warning_only_when_oversubscribed(monkeypatch):
     assert threads.busy_warning(2) is None
     monkeypatch.setattr(threads, "load", lambda: 4.0)
     line = threads.busy_warning(1)
-    assert "busy (load 4.0 on 2 CPUs)" in line and "1 torch thread " in line
+    assert "other processes use 4.0 of 2 CPUs" in line and "1 torch thread " in line
 
 
 def test_a_run_records_the_threads_it_used(tiny, tmp_path):
@@ -126,3 +141,14 @@ def test_an_unknown_name_lists_what_is_shipped(tmp_path, monkeypatch):
     assert "no shipped config of that name" in line and "mnist-vae" in line
     line = one_line_error(runner.invoke(app, ["study", "run", "optimisers"]))
     assert "no shipped study" in line and "optimizers" in line
+
+
+def test_config_yaml_records_the_count_so_a_resume_reuses_it(tiny, tmp_path, monkeypatch):
+    """Thread counts change a result's last bits: auto is resolved once, at the start."""
+    import yaml
+    monkeypatch.setattr(threads, "auto", lambda: 2)
+    run = aelab.train(tiny, out=tmp_path / "run")
+    assert yaml.safe_load((run.path / "config.yaml").read_text())["train"]["threads"] == 2
+    monkeypatch.setattr(threads, "auto", lambda: 1)
+    (run.path / "metrics.json").unlink()
+    assert aelab.train(resume=run.path).metrics["threads"] == 2

@@ -125,3 +125,15 @@ def test_missing_extra_is_one_line_naming_it_and_writes_nothing(tmp_path, monkey
 def test_unknown_tracker_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="train.track"):
         aelab.train(_cfg(track="wandb"), out=tmp_path / "run")
+
+
+def test_quiet_silences_the_trackers_info_lines(tmp_path, mlflow_client):
+    """MLflow (and alembic under it) log INFO lines of their own; --quiet
+    leaves only warnings and errors on stderr."""
+    import subprocess
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(_cfg(track="mlflow") | {"eval": {"figures": False, "max_samples": 100}}))
+    done = subprocess.run([sys.executable, "-m", "aelab", "train", str(cfg), "--out", str(tmp_path / "run"),
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "INFO" not in done.stderr, done.stderr

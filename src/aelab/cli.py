@@ -91,7 +91,11 @@ def _setup(threads: Optional[str] = typer.Option(
 
 
 def _quiet_logs() -> None:
-    """--quiet: only warnings and errors, from aelab and from the trackers."""
+    """--quiet: only warnings and errors, from aelab and from the trackers
+    (MLflow sets its own logger's level when it is imported, from
+    $MLFLOW_LOGGING_LEVEL)."""
+    import os
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("aelab", "mlflow", "alembic", "tensorboard"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

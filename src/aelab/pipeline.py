@@ -53,11 +53,11 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
     (an interrupted run keeps its config.yaml: ``--resume`` starts it from
     epoch 0)."""
     data = load_dataset(cfg.data)  # bad data fails here, before anything is written
-    cfg = record_labels(cfg, data, warn=not resuming)
+    cfg = resolved(cfg, data, resuming)
+    n_threads = cfg.train.threads
     device = resolve_device(cfg.train.device)
     model = build(cfg, data, device, warn=not quiet)
     trackers = make_trackers(cfg, run_dir)  # a missing tracker extra fails here, before anything is written
-    n_threads = threads.resolve(cfg.train.threads)
     if not quiet:  # like the progress bar: for someone watching the run
         _warn_once(threads.busy_warning(n_threads))
     resume_cmd = interrupts.command("aelab", "train", "--resume", run_dir)
@@ -76,6 +76,16 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
         run = finish(run_dir, cfg, data, trainer.model, trainer.state, device)
         end_trackers(trackers, run)  # figures and final metrics exist only now
     return run
+
+
+def resolved(cfg: Config, data: Dataset, resuming: bool) -> Config:
+    """``cfg`` as the run will record it: the data's label values when they
+    had to be mapped, and the thread count ``auto`` chose (a result's last
+    bits depend on it, so a resumed run and a rerun of config.yaml use the
+    same count; ``--threads`` still wins)."""
+    cfg = record_labels(cfg, data, warn=not resuming)
+    n = threads.resolve(cfg.train.threads)
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": n})})
 
 
 _warned: set[str] = set()

@@ -4,7 +4,10 @@ entry point.
 The setting is ``--threads`` on the command line, ``train.threads`` in a
 config or ``$AELAB_THREADS`` (in that order of precedence); ``auto`` (the
 default) takes the CPUs this process may use minus those other processes
-keep busy (:func:`load`), at least one.  LSO and the explorer,
+keep busy (:func:`load`), at least one.  Studies and LSO studies set a
+fixed share instead (:func:`share`: the CPUs divided among the workers), so
+their results do not depend on the load -- a result's last bits depend on
+the thread count.  LSO and the explorer,
 whose work is many small operations, default to one thread instead.
 
 Why it matters: torch's OpenMP threads (libgomp, on Linux) spin while they
@@ -24,11 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 
 ENV = "AELAB_THREADS"
 SPIN = 3000  # libgomp spin rounds before a waiting thread sleeps (its default: 300,000)
 _share: list[int] = []  # a study worker's share of the cores (innermost last)
 _forced: list[int] = []  # --threads on the command line
+_measured: list[float] = []  # (monotonic time, busy CPUs) of the last load() sample
 
 
 def configure() -> None:
@@ -46,20 +51,37 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
-def load() -> float:
-    """How many CPUs other processes keep busy: the larger of the 1-minute
-    load average and the processes runnable right now besides this one
-    (the average lags a minute behind a job that just started).  0 where
-    the system tells neither."""
-    try:
-        fields = open("/proc/loadavg").read().split()
-        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
-    except (OSError, IndexError, ValueError):
-        pass
+def load(window: float = 0.1) -> float:
+    """How many CPUs other processes keep busy right now: the busy share of
+    all CPUs over ``window`` seconds (``/proc/stat``; a virtual machine's
+    stolen time counts as busy), times the CPU count.  Where there is no
+    ``/proc/stat``, the 1-minute load average (which lags a minute behind,
+    and still counts a process that just ended); 0 where neither exists."""
+    if _measured and time.monotonic() - _measured[0] < 1.0:
+        return _measured[1]  # one sample serves the auto choice and the busy warning
+    first = _cpu_times()
+    if first is not None:
+        time.sleep(window)
+        second = _cpu_times()
+        busy, total = (b - a for a, b in zip(first, second))
+        _measured[:] = [time.monotonic(), cpus() * busy / total if total > 0 else 0.0]
+        return _measured[1]
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0.0
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return total - idle, total
 
 
 def auto() -> int:
@@ -136,5 +158,5 @@ def busy_warning(n: int) -> str | None:
     others, total = load(), cpus()
     if others + n <= total + 1:
         return None
-    return (f"threads: the machine is busy (load {others:.1f} on {total} CPUs); training with {n} torch "
-            f"thread{'s' if n > 1 else ''} (set train.threads, --threads or ${ENV} to choose)")
+    return (f"threads: the machine is busy (other processes use {others:.1f} of {total} CPUs); training with "
+            f"{n} torch thread{'s' if n > 1 else ''} (set train.threads, --threads or ${ENV} to choose)")

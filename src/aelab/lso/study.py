@@ -39,7 +39,7 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import interrupts
+from .. import interrupts, threads
 from ..atomic import write_text
 from ..cache import cached_run, config_hash
 from ..errors import ConfigError
@@ -141,8 +141,8 @@ def run_lso_study(path: str | Path, out: str | Path | None = None, progress=Fals
         reporter = progress if isinstance(progress, Reporter) else Reporter()
     steps = _trainings(spec, base) + len(spec.methods)
     with exclusive(out), interrupts.hint(f"continue with `{again}` (finished trainings are reused)"), \
-            LSOProgress(spec.name, steps, reporter) as steps_done:
-        return _run_methods(spec, base, out, steps_done)
+            threads.share(threads.cpus()), LSOProgress(spec.name, steps, reporter) as steps_done:
+        return _run_methods(spec, base, out, steps_done)  # (a fixed thread count: the table repeats)
 
 
 def _trainings(spec: LSOStudySpec, base: Path) -> int:

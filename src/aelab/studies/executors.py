@@ -93,10 +93,10 @@ def _context():
 def run_workers(ctx: StudyContext, workers: int, threads: int | None = None) -> None:
     """Run ``workers`` loops: in this process for one, else in worker
     processes with the cores shared out so they do not oversubscribe."""
+    threads = threads or max(1, cpus() // workers)  # fixed, not load-dependent: a study's results repeat
     if workers == 1:
-        work(ctx, 0, threads)  # threads None: every run's own setting (auto by default)
+        work(ctx, 0, threads)
         return
-    threads = threads or max(1, cpus() // workers)
     warm_up(ctx)
     procs = [_context().Process(target=_worker_main, args=(ctx, i, threads), daemon=False)
              for i in range(workers)]
