@@ -81,13 +81,19 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny, tmp_path, kill_in_epoch)
     assert not (killed / "metrics.json").exists()
     assert (killed / "checkpoint.safetensors").exists() == (kill_in_epoch > 0)
 
+    assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")
+
+
+def assert_resumes_to_the_uninterrupted_run(killed, cfg: dict, straight_dir) -> None:
+    """``--resume`` of ``killed`` ends with the weights, metrics and history
+    of ``cfg`` trained without interruption."""
     resumed = aelab.train(resume=killed)
-    straight = aelab.train(cfg, out=tmp_path / "straight")
+    straight = aelab.train(cfg, out=straight_dir)
     assert resumed.status == "completed"
     assert_same_weights(resumed.path, straight.path)
     assert stable(resumed.metrics) == stable(straight.metrics)
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
-    assert drop(resumed.history) == drop(straight.history)
+    assert drop(resumed.history) == drop(straight.history) and len(resumed.history) == cfg["train"]["epochs"]
 
 
 @pytest.mark.parametrize("seconds, checkpointed", [(0, 3), (3600, 1)])
@@ -104,13 +110,7 @@ def test_sigkill_with_a_time_based_policy_resumes_to_the_same_run(tiny, tmp_path
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert read_checkpoint(killed / "checkpoint.safetensors")[1]["epoch"] == checkpointed
 
-    resumed = aelab.train(resume=killed)
-    straight = aelab.train(cfg, out=tmp_path / "straight")
-    assert resumed.status == "completed"
-    assert_same_weights(resumed.path, straight.path)
-    assert stable(resumed.metrics) == stable(straight.metrics)
-    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
-    assert drop(resumed.history) == drop(straight.history) and len(resumed.history) == 5
+    assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")
 
 
 def test_resume_of_finished_run_changes_nothing(tiny, tmp_path):
