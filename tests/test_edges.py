@@ -388,14 +388,23 @@ def _interrupt(args, sig, after, **kw):
 @pytest.mark.parametrize("after", [0.0, 0.05, 0.5])
 def test_a_signal_during_start_up_is_one_line(cfg_file, tmp_path, sig, code, after):
     """0 s: at once; 0.05 s: during the command line's imports; 0.5 s:
-    during torch's, inside ``train``.  Nothing is written."""
-    rc, err = _interrupt(["train", cfg_file, "--out", tmp_path / "run", "--quiet"], sig, after)
+    during torch's, inside ``train`` (on a fast machine, perhaps just after
+    the run directory was made).  Either nothing is written and the line
+    says only "interrupted", or the run has its config.yaml and the line
+    names the resume command: never a directory that neither resumes nor
+    lets ``--out`` start again."""
+    out = tmp_path / "run"
+    rc, err = _interrupt(["train", cfg_file, "--out", out, "--quiet"], sig, after)
     if rc == 0:
         pytest.skip("the command finished before the signal")
     assert rc == code and "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert lines == [f"interrupted ({signal.Signals(sig).name})"], err
-    assert not (tmp_path / "run").exists()
+    name = signal.Signals(sig).name
+    if out.exists():
+        assert lines == [f"interrupted ({name}): resume with `aelab train --resume '{out}'`"], err
+        assert (out / "config.yaml").exists() and LOCK not in {p.name for p in out.iterdir()}
+    else:
+        assert lines == [f"interrupted ({name})"], err
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -436,3 +445,30 @@ def test_a_study_directory_belongs_to_one_study_and_storage(tiny, tmp_path):
         run_study(study, out=tmp_path / "s", storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert listing(tmp_path / "s") == before
     assert run_study(study, out=tmp_path / "s").rows  # the same study again continues
+
+
+def test_an_interruption_before_anything_resumable_undoes_the_directory(tmp_path, capsys):
+    """The window a timed signal can only sometimes hit, hit every time:
+    interrupted after the directory (and its lock) exist but before
+    config.yaml, nothing is left and no resume command is offered."""
+    from aelab import interrupts
+    from aelab.outdir import writing
+    out = tmp_path / "run"
+    resumable = lambda: (out / "config.yaml").exists()  # noqa: E731
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupts.hint("resume with X", when=resumable), writing(out, keep_on_interrupt=resumable):
+            raise interrupts.Interrupted(signal.SIGTERM)
+    assert not out.exists()
+    interrupts._state.update(hint=None, reported=False)
+    assert interrupts.report(caught.value) == 143
+    assert capsys.readouterr().err.strip() == "interrupted (SIGTERM)"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.hint("resume with X", when=resumable), writing(out, keep_on_interrupt=resumable):
+            (out / "config.yaml").write_text("x")
+            raise interrupts.Interrupted(signal.SIGINT)
+    assert (out / "config.yaml").exists() and LOCK not in {p.name for p in out.iterdir()}
+    interrupts._state.update(reported=False)
+    assert interrupts.report() == 130
+    assert capsys.readouterr().err.strip() == "interrupted (SIGINT): resume with X"
+    interrupts._state.update(hint=None, reported=False)

@@ -50,7 +50,7 @@ def runs(tmp_path_factory):
     """A 3-D autoencoder run and a classifier run on the same digits split."""
     root = tmp_path_factory.mktemp("explore")
     ae = _train(root / "ae", latent_dim=3)
-    clf = _train(root / "clf", kind="classifier", encoder=[32], output_activation="linear")
+    clf = _train(root / "clf", kind="classifier", encoder=[32])
     return {"ae": ae, "clf": clf}
 
 
@@ -465,7 +465,7 @@ def test_fuzz_cases_are_valid_before_they_are_broken(api):
 # ---------------------------------------------------------------------- CLI
 @pytest.mark.parametrize("args, expected", [
     (["explore", "{tmp}/nope"], "no such run directory"),
-    (["explore", "{clf}"], "is a classifier run; explore needs an autoencoder"),
+    (["explore", "{clf}"], "is a classifier run; explore needs a model that embeds and decodes"),
     (["explore", "{ae}", "--classifier", "{ae}"], "expected a classifier"),
 ])
 def test_cli_bad_input_is_one_line(runs, tmp_path, args, expected):

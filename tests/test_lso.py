@@ -284,7 +284,7 @@ def test_a_non_classifier_run_is_refused(runs, tmp_path):
     assert f"--classifier {runs['ae']}: is a 'ae' run, expected a classifier" in line
     line = one_line_error(cli("lso", "--classifier", runs["clf"], "--decoder", runs["judge"], "--target", "1",
                               "--out", tmp_path / "o"))
-    assert "expected an autoencoder" in line
+    assert "expected a model that decodes a latent code" in line
     line = one_line_error(cli("lso", "--classifier", runs["clf"], "--decoder", runs["ae"], "--target", "1",
                               "--evaluate", "--judge", runs["vae"], "--out", tmp_path / "o"))
     assert f"--judge {runs['vae']}: is a 'vae' run, expected a classifier" in line

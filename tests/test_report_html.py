@@ -71,7 +71,7 @@ def _cfg(**model) -> dict:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     vae = aelab.train(_cfg(kind="vae"), out=root / "vae").path
-    clf_cfg = _cfg(kind="classifier", encoder=[32], output_activation="linear")
+    clf_cfg = _cfg(kind="classifier", encoder=[32])
     clf_cfg["eval"]["figures"] = False
     clf = aelab.train(clf_cfg, out=root / "clf").path
     return {"root": root, "vae": vae, "clf": clf}

@@ -160,6 +160,17 @@ def datasets() -> None:
 
 
 @app.command()
+def models() -> None:
+    """List the model families (model.kind), what each can do, and what it is."""
+    with user_errors():
+        from .models.family import CAPABILITIES, families
+        table = Table("kind", "capabilities", "what it is")
+        for f in families():
+            table.add_row(f.kind, ", ".join(c for c in CAPABILITIES if f.has(c)), f.description)
+        out.print(table)
+
+
+@app.command()
 def configs() -> None:
     """List the shipped configs and studies; run any of them by name (aelab train mnist-vae)."""
     with user_errors():

@@ -11,32 +11,47 @@ import torch
 
 from . import metrics as M
 from .data import Dataset
-from .models import kld
+from .errors import ModelSpecError
+from .models.autoencoder import kld
+from .models.family import conditioned, family
 from .spec import Config
 from .training.objectives import elementwise_loss
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024) -> dict[str, np.ndarray]:
+def predict(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024,
+            y: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run ``model`` over ``x`` (eval mode); returns numpy outputs by name
-    (``x_hat``, ``z`` = the embedding, ``mu``/``logvar`` for VAEs, ``logits``)."""
+    (``x_hat``, ``z`` = the embedding, ``mu``/``logvar`` for VAEs, ``logits``).
+    A conditional model gets the labels ``y`` too."""
     model.eval()
     chunks: dict[str, list] = {}
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[i:i + batch_size], device=device)
-        out = dict(model(xb))
-        out["z"] = model.embed(xb)
+        args = _inputs(model, x, y, i, i + batch_size, device)
+        out = dict(model(*args))
+        out["z"] = model.embed(*args)
         for k, v in out.items():
             chunks.setdefault(k, []).append(v.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
+def _inputs(model, x: np.ndarray, y: np.ndarray | None, lo: int, hi: int, device) -> tuple:
+    """The batch ``x[lo:hi]`` on ``device``, with its labels for a conditional model."""
+    xb = torch.as_tensor(x[lo:hi], device=device)
+    if not conditioned(model, None):
+        return (xb,)
+    if y is None:
+        raise ModelSpecError(f"model.kind {model.kind}: a conditional model needs labelled data")
+    return xb, torch.as_tensor(y[lo:hi], device=device, dtype=torch.long)
+
+
 @torch.no_grad()
-def embed(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024) -> np.ndarray:
+def embed(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 1024,
+          y: np.ndarray | None = None) -> np.ndarray:
     """Only the codes ``z`` of :func:`predict` (the same batches, the same
     numbers), without running the decoder."""
     model.eval()
-    return np.concatenate([model.embed(torch.as_tensor(x[i:i + batch_size], device=device)).float().cpu().numpy()
+    return np.concatenate([model.embed(*_inputs(model, x, y, i, i + batch_size, device)).float().cpu().numpy()
                            for i in range(0, len(x), batch_size)])
 
 
@@ -53,16 +68,17 @@ def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]
 
 
 @torch.no_grad()
-def elbo_metrics(model, x: np.ndarray, loss: str, device, seed: int) -> dict[str, float]:
+def elbo_metrics(model, x: np.ndarray, loss: str, device, seed: int, y: np.ndarray | None = None) -> dict[str, float]:
     """Per-sample ELBO = -(reconstruction term + KL), single-sample estimate
-    with a fixed seed (so it is repeatable)."""
+    with a fixed seed (so it is repeatable); conditioned on ``y`` for a
+    conditional model."""
     gen = torch.Generator().manual_seed(seed)
     fn, recon, kl = elementwise_loss(loss), 0.0, 0.0
     for i in range(0, len(x), 1024):
-        xb = torch.as_tensor(x[i:i + 1024], device=device)
-        mu, logvar = model.encode(xb)
+        xb, *cond = _inputs(model, x, y, i, i + 1024, device)
+        mu, logvar = model.encode(xb, *cond)
         eps = torch.randn(mu.shape, generator=gen).to(device)
-        x_hat = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+        x_hat = model.decode(mu + torch.exp(0.5 * logvar) * eps, *cond)
         recon += float(fn(x_hat, xb).flatten(1).sum(1).sum())
         kl += float(kld(mu, logvar).sum())
     recon, kl = recon / len(x), kl / len(x)
@@ -70,17 +86,20 @@ def elbo_metrics(model, x: np.ndarray, loss: str, device, seed: int) -> dict[str
 
 
 def evaluate_model(model: torch.nn.Module, cfg: Config, data: Dataset, device) -> dict:
-    """All metrics of a trained model on ``data``'s evaluation split."""
-    x, y, split = eval_split(data)
-    out = predict(model, x, device)
-    result: dict = {"eval_split": split, "eval_samples": int(len(x))}
-    if cfg.model.kind == "classifier":
-        return result | classifier_metrics(out["logits"], y)
-    result |= reconstruction_metrics(x, out["x_hat"])
-    if cfg.model.kind == "vae":
-        result |= elbo_metrics(model, x, cfg.train.loss, device, cfg.eval.seed)
+    """All metrics of a trained model on ``data``'s evaluation split: the
+    split, then what the model's family measures."""
+    x, _, split = eval_split(data)
+    return {"eval_split": split, "eval_samples": int(len(x))} | family(cfg.model.kind).metrics(model, cfg, data, device)
+
+
+def autoencoder_metrics(model, cfg: Config, data: Dataset, device) -> dict:
+    """Reconstruction errors, and with labels the latent-space quality of the
+    codes (k-means, k-NN, trustworthiness; :func:`aelab.metrics.latent_quality`)."""
+    x, y, _ = eval_split(data)
+    out = predict(model, x, device, y=y)
+    result = reconstruction_metrics(x, out["x_hat"])
     if y is not None and data.num_classes:
-        z_train = embed(model, data.x_train, device)  # k-NN needs the training codes only
+        z_train = embed(model, data.x_train, device, y=data.y_train)  # k-NN needs the training codes only
         result |= M.latent_quality(
             z_train, data.y_train, out["z"], y, x, num_classes=data.num_classes,
             max_samples=cfg.eval.max_samples, knn_k=cfg.eval.knn_k, trust_k=cfg.eval.trust_k,

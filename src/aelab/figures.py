@@ -1,8 +1,9 @@
 """The figures every run writes into ``figures/``.
 
-Loss curves; originals against reconstructions; the latent codes coloured by
-label (PCA above 2-D); for VAEs random samples from the prior, and for 2-D
-VAEs the decoded latent manifold.  Rendering lives in :mod:`aelab.plots`,
+Loss curves for every run, then what the model's family draws: originals
+against reconstructions and the latent codes coloured by label (PCA above
+2-D) for autoencoders; samples from the prior and, for a 2-D latent space,
+the decoded manifold for generative ones.  Rendering lives in :mod:`aelab.plots`,
 imported when a figure is drawn (matplotlib costs ~0.3 s to import; a run
 with ``eval.figures: false`` never pays it).
 """
@@ -18,27 +19,31 @@ from .evaluation import eval_split, predict
 
 
 def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: list[dict],
-                device, seed: int = 0, stages: list | None = None) -> list[Path]:
-    """Render the run's figures into ``folder``; returns the written paths.
-    ``stages`` (gradient-free runs): (generation, best vector) snapshots."""
+                device, seed: int = 0, stages: list | None = None, kind: str | None = None) -> list[Path]:
+    """Render the run's figures into ``folder``; returns the written paths:
+    the loss (or fitness) curves of every run, then the figures of the
+    model's family (``kind``, default ``model.kind``).  ``stages``
+    (gradient-free runs): (generation, best vector) snapshots."""
     from . import plots
+    from .models.family import family
     folder.mkdir(parents=True, exist_ok=True)
     if stages:
         paths = [plots.save_fitness_curve(history, folder / "fitness.png", title="Fitness per generation"),
                  _stages_strip(folder, model, data, stages, device)]
     else:
         paths = [plots.save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
-    if model.kind == "classifier":
-        return paths
+    return paths + family(kind or model.kind).figures(folder, model, data, device, seed)
+
+
+def autoencoder_figures(folder: Path, model, data: Dataset, device) -> list[Path]:
+    """Originals against reconstructions, and the codes coloured by label."""
+    from . import plots
     x, y, split = eval_split(data)
-    out = predict(model, x, device)
-    paths.append(plots.save_reconstructions(x, out["x_hat"], folder / "reconstructions.png", n=10, y=y,
-                                            title=f"Originals (top) and reconstructions ({split} split)"))
-    paths.append(plots.save_latent_scatter(out["z"], y, folder / "latent_scatter.png",
-                                           title=f"Latent codes ({split} split)"))
-    if model.kind == "vae":
-        paths += _vae_figures(folder, model, device, seed)
-    return paths
+    out = predict(model, x, device, y=y)
+    return [plots.save_reconstructions(x, out["x_hat"], folder / "reconstructions.png", n=10, y=y,
+                                       title=f"Originals (top) and reconstructions ({split} split)"),
+            plots.save_latent_scatter(out["z"], y, folder / "latent_scatter.png",
+                                      title=f"Latent codes ({split} split)")]
 
 
 def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> Path:
@@ -55,7 +60,9 @@ def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> P
 
 
 @torch.no_grad()
-def _vae_figures(folder: Path, model, device, seed: int) -> list[Path]:
+def prior_figures(folder: Path, model, device, seed: int) -> list[Path]:
+    """Samples from the prior N(0, I) and, for a 2-D latent space, the decoded
+    manifold (for a generative, unconditional model)."""
     from . import plots
     model.eval()
     gen = torch.Generator().manual_seed(seed)

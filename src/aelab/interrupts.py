@@ -44,17 +44,21 @@ def received() -> int | None:
 
 
 @contextlib.contextmanager
-def hint(text: str):
+def hint(text: str, when=None):
     """While inside, an interruption's line ends with ``text`` (e.g. the
-    command that resumes the work)."""
-    _state["hints"].append(text)
+    command that resumes the work), provided ``when()`` (checked at the
+    moment of the interruption) holds: a run interrupted before it wrote
+    anything resumable says only "interrupted"."""
+    entry = (text, when or (lambda: True))
+    _state["hints"].append(entry)
     try:
         yield
     except KeyboardInterrupt:
-        _state["hint"] = text  # the outermost hint wins: the command the user typed
+        if entry[1]():
+            _state["hint"] = text  # the outermost hint wins: the command the user typed
         raise
     finally:
-        _state["hints"].remove(text)
+        _state["hints"].remove(entry)
 
 
 def command(*words) -> str:
@@ -69,7 +73,8 @@ def report(exc: BaseException | None = None) -> int:
     if not _state["reported"]:
         _state["reported"] = True
         text = f"interrupted ({signal.Signals(signum).name})"
-        last = _state["hint"] or (_state["hints"][0] if _state["hints"] else None)
+        pending = [text for text, when in _state["hints"] if when()]
+        last = _state["hint"] or (pending[0] if pending else None)
         if last:
             text += f": {last}"
         print(text, file=sys.stderr, flush=True)

@@ -129,12 +129,14 @@ def _holder(lock: Path) -> str:
 
 @contextlib.contextmanager
 def writing(path: str | Path, label: str | None = "--out", *, keep: Callable[[], bool] = lambda: False,
-            clean_on_interrupt: bool = False) -> Iterator[Path]:
+            keep_on_interrupt: Callable[[], bool] = lambda: True) -> Iterator[Path]:
     """Hold ``path``'s writer lock while the block writes there.  If the
     block fails, whatever it added is removed (the directory too, if it
     made it), unless ``keep()`` says the partial output is worth keeping
     (a run with a checkpoint resumes).  An interruption keeps the output
-    for resuming unless ``clean_on_interrupt``."""
+    for resuming when ``keep_on_interrupt()`` says it can be resumed (a
+    directory interrupted before it held anything resumable is undone like
+    a failure)."""
     p = Path(path)
     fresh = not p.exists()
     with exclusive(p, label):
@@ -145,7 +147,7 @@ def writing(path: str | Path, label: str | None = "--out", *, keep: Callable[[],
             _undo(p, before, fresh, keep)
             raise
         except KeyboardInterrupt:
-            if clean_on_interrupt:
+            if not keep_on_interrupt():
                 _undo(p, before, fresh, keep)
             raise
 

@@ -18,10 +18,11 @@ from .data import Dataset, load_dataset
 from .errors import ConfigError, ModelSpecError, RunDirError
 from .evaluation import evaluate_model
 from .figures import relative, run_figures
-from .models import build_model, count_parameters, output_range_warning
+from .models.build import build_model, count_parameters, output_range_warning
+from .models.family import family
 from .outdir import exclusive, writing
 from .report import render_report
-from .runs import (CHECKPOINT, FIGURES, HISTORY, METRICS, REPORT, Run, load_model, load_run, prepare_new,
+from .runs import (CHECKPOINT, CONFIG, FIGURES, HISTORY, METRICS, REPORT, Run, load_model, load_run, prepare_new,
                    save_model, write_config, write_json)
 from .spec import Config
 from .training.callbacks import (CheckpointCallback, EvolutionCheckpointCallback, HistoryCallback,
@@ -62,8 +63,10 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
         _warn_once(threads.busy_warning(n_threads))
     resume_cmd = interrupts.command("aelab", "train", "--resume", run_dir)
     has_checkpoint = lambda: (run_dir / CHECKPOINT).exists()  # noqa: E731
-    with writing(run_dir, None if resuming else "--out", keep=has_checkpoint), \
-            interrupts.hint(f"resume with `{resume_cmd}`"), threads.using(n_threads):
+    resumable = lambda: resuming or (run_dir / CONFIG).exists()  # noqa: E731
+    with interrupts.hint(f"resume with `{resume_cmd}`", when=resumable), \
+            writing(run_dir, None if resuming else "--out", keep=has_checkpoint, keep_on_interrupt=resumable), \
+            threads.using(n_threads):
         if not resuming:
             prepare_new(run_dir)  # another command may have finished a run here meanwhile
             write_config(run_dir, cfg)
@@ -134,9 +137,12 @@ def build(cfg: Config, data: Dataset, device: torch.device, warn: bool = True) -
 
 
 def check_classes(cfg: Config, data: Dataset) -> None:
-    """A classifier with fewer outputs than the data has classes is refused."""
-    k = cfg.model.num_classes
-    if cfg.model.kind == "classifier" and k and data.num_classes and k < data.num_classes:
+    """A family that needs labels gets labelled data, and a declared class
+    count covers the data's classes."""
+    if family(cfg.model.kind).needs_labels and not data.num_classes:
+        raise ModelSpecError(f"model.kind: {cfg.model.kind} needs labelled data; {cfg.data.name} has no labels")
+    k = getattr(cfg.model, "num_classes", None)
+    if k and data.num_classes and k < data.num_classes:
         raise ModelSpecError(f"model.num_classes: {k}, but the data have {data.num_classes} classes")
 
 

@@ -30,14 +30,12 @@ def metrics_table(metrics: dict) -> str:
 
 
 def overview_rows(run: Run) -> list[tuple[str, str]]:
-    """The config essentials as (label, text): model, data, training."""
+    """The config essentials as (label, text): model (in its family's words),
+    data, training."""
+    from .models.family import family
     c = run.config
-    enc = ", ".join(_layer(l) for l in c.model.encoder) or "—"
-    head = (f"classes {run.model_info.get('num_classes') or c.model.num_classes or '?'}"
-            if c.model.kind == "classifier" else
-            f"latent {c.model.latent_dim}, decoder {'mirror' if c.model.decoder == 'mirror' else 'explicit'}")
     return [
-        ("model", f"{c.model.kind}, encoder [{enc}], {head}, {run.model_info.get('parameters', '?')} parameters"),
+        ("model", family(c.model.kind).describe(c.model, run.model_info)),
         ("data", f"{c.data.name} ({c.data.normalize}), split seed {c.data.seed}"),
         ("training", training_line(run)),
     ]
@@ -69,9 +67,3 @@ def render_report(run: Run, figures: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _layer(layer) -> str:
-    if layer.type == "dense":
-        return str(layer.units)
-    if layer.type in ("conv2d", "conv-transpose2d"):
-        return f"{layer.type} {layer.filters}x{layer.kernel}"
-    return layer.type

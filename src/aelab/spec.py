@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
-Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "linear"]
+from .spec_base import (MAX_SIZE, Activation, AutoencoderSpecBase, LayerSpec, LayerType,  # noqa: F401
+                        ModelSpecBase, Strict as _Strict)
+
 DATASET_NAMES = ("digits", "mnist-5k", "mnist", "fashion-mnist", "kmnist", "npz", "idx")
-MAX_SIZE = 2**31 - 1  # the largest layer size torch accepts
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class DataSpec(_Strict):
@@ -66,67 +63,6 @@ class DataSpec(_Strict):
         if self.labels is not None and (len(set(self.labels)) != len(self.labels) or len(self.labels) < 2):
             raise ValueError(f"labels must be at least two distinct values, got {self.labels}")
         return self
-
-
-LayerType = Literal[
-    "dense", "conv2d", "maxpool", "upsample", "unpool", "conv-transpose2d",
-    "flatten", "reshape", "dropout", "batchnorm",
-]
-_NEEDS = {"dense": "units", "conv2d": "filters", "conv-transpose2d": "filters", "reshape": "shape"}
-
-
-class LayerSpec(_Strict):
-    """One layer.  ``activation`` left empty means the model's default for
-    dense/conv layers and ``linear`` for the rest.  An int is shorthand for a
-    dense layer of that many units."""
-
-    type: LayerType
-    units: int | None = Field(default=None, ge=1, le=MAX_SIZE)
-    filters: int | None = Field(default=None, ge=1, le=MAX_SIZE)
-    kernel: int = Field(default=3, ge=1, le=MAX_SIZE)
-    stride: int = Field(default=1, ge=1, le=MAX_SIZE)
-    padding: int | Literal["same"] = 0
-    size: int = Field(default=2, ge=1, le=MAX_SIZE)
-    shape: list[int] | None = None
-    rate: float = Field(default=0.5, ge=0.0, lt=1.0)
-    activation: Activation | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return {"type": "dense", "units": v}
-        return v
-
-    @model_validator(mode="after")
-    def _required(self) -> "LayerSpec":
-        need = _NEEDS.get(self.type)
-        if need and getattr(self, need) is None:
-            raise ValueError(f"a {self.type} layer needs '{need}'")
-        if self.type == "reshape" and any(s < 1 for s in self.shape or []):
-            raise ValueError(f"reshape shape must be positive, got {self.shape}")
-        return self
-
-
-class ModelSpec(_Strict):
-    """An autoencoder, VAE or classifier declared as layer lists.
-
-    ``encoder`` maps the input to the layer before the bottleneck; aelab adds
-    the bottleneck (``latent_dim`` units, or the ``mu``/``logvar`` pair for a
-    VAE, or ``num_classes`` logits for a classifier).  ``decoder: mirror``
-    builds the decoder as the encoder's mirror image.
-    """
-
-    kind: Literal["ae", "vae", "classifier"] = "ae"
-    encoder: list[LayerSpec] = Field(default_factory=list)
-    latent_dim: int = Field(default=2, ge=1, le=MAX_SIZE)
-    latent_activation: Activation = "linear"
-    decoder: Union[Literal["mirror"], list[LayerSpec]] = "mirror"
-    activation: Activation = "relu"
-    output_activation: Activation = "sigmoid"
-    beta: float = Field(default=1.0, ge=0.0)
-    kl_warmup: int = Field(default=0, ge=0, description="epochs over which beta ramps up from 0")
-    num_classes: int | None = Field(default=None, ge=2)
 
 
 ScheduleName = Literal["none", "step", "exponential", "cosine", "plateau"]
@@ -221,14 +157,87 @@ class EvalSpec(_Strict):
     figures: bool = True
 
 
+# ------------------------------------------------------------------ model
+
+# Fields the one flat ``model`` section of earlier versions gave every kind,
+# with the values it wrote out: a run directory's config.yaml from then still
+# loads (a default-valued field of another family is dropped; any other value
+# is one line naming the kinds that have the field).
+LEGACY_MODEL_DEFAULTS = {"latent_dim": 2, "latent_activation": "linear", "decoder": "mirror",
+                         "output_activation": "sigmoid", "beta": 1.0, "kl_warmup": 0, "num_classes": None}
+
+
+def _model_kind(v: Any) -> str:
+    return v.get("kind", "ae") if isinstance(v, dict) else getattr(v, "kind", "ae")
+
+
+def _model_union():
+    """``model``: the union of every registered family's spec, told apart by
+    ``kind`` (default ``ae``)."""
+    from .models.family import spec_classes
+    members = tuple(Annotated[cls, Tag(kind)] for kind, cls in spec_classes().items())
+    return Annotated[Union[members], Discriminator(_model_kind)]
+
+
+AnyModelSpec = _model_union()
+
+
+def model_spec(kind: str = "ae", **fields) -> Any:
+    """The spec of family ``kind`` with ``fields`` (e.g. ``model_spec("vae", latent_dim=8)``)."""
+    from .models.family import spec_classes
+    return spec_classes()[kind](**fields)
+
+
+class ModelSpec:
+    """The ``model`` section as one name for every family: ``ModelSpec(kind=
+    "vae", latent_dim=8)`` and ``ModelSpec.model_validate({...})`` return
+    the spec of the family ``kind`` names (default ``ae``)."""
+
+    def __new__(cls, **fields):
+        return cls.model_validate(fields)
+
+    @staticmethod
+    def model_validate(data: dict) -> Any:
+        from pydantic import TypeAdapter
+        return TypeAdapter(AnyModelSpec).validate_python(_migrate_model(data))
+
+
+def _migrate_model(raw: Any) -> Any:
+    """Check ``model.kind`` names a family, and drop what a config.yaml of the
+    flat-model era wrote for fields this family does not have."""
+    from .models.family import kinds, spec_classes
+    if not isinstance(raw, dict):
+        return raw
+    kind = raw.get("kind", "ae")
+    if not isinstance(kind, str) or kind not in kinds():
+        raise ValueError(f"model.kind: {kind!r} is not a model family; expected one of {', '.join(kinds())} "
+                         f"(aelab models lists them)")
+    fields = spec_classes()[kind].model_fields
+    out = {}
+    for key, value in raw.items():
+        if key in fields or key not in LEGACY_MODEL_DEFAULTS:
+            out[key] = value
+        elif value != LEGACY_MODEL_DEFAULTS[key]:
+            owners = [k for k, c in spec_classes().items() if key in c.model_fields]
+            raise ValueError(f"model.{key}: kind {kind} has no {key} (kinds that have it: {', '.join(owners)})")
+    return out
+
+
 class Config(_Strict):
     """A whole experiment: data + model + train + eval."""
 
     name: str | None = None
     data: DataSpec = Field(default_factory=DataSpec)
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    model: AnyModelSpec = Field(default_factory=model_spec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_family(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model" in data:
+            data = {**data, "model": _migrate_model(data["model"])}
+        return data
 
 
 # --------------------------------------------------------------------- I/O
@@ -320,13 +329,20 @@ _TYPE_TAG = re.compile(r"^(int|float|bool|str|none|(literal|list|tuple|dict|unio
 def _path_str(loc: tuple) -> str:
     """``('model', 'encoder', 0, 'int')`` -> ``model.encoder[0]`` (pydantic's
     union-member tags such as ``int`` or ``literal['same']`` are dropped)."""
-    out = ""
+    out, previous = "", None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not _TYPE_TAG.match(str(part)):
+        elif not _TYPE_TAG.match(str(part)) and not (previous == "model" and _is_kind(part)):
             out += ("." if out else "") + str(part)
+        previous = part
     return out
+
+
+def _is_kind(part) -> bool:
+    """``('model', 'vae', 'beta')``: pydantic names the family's tag in the path."""
+    from .models.family import kinds
+    return part in kinds()
 
 
 def _message(e: dict) -> str:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .session import Session
-from .validation import MAX_BODY, RequestError, check_keys, parse_body, parse_codes
+from .validation import MAX_BODY, RequestError, check_keys, parse_body, parse_codes, parse_int
 
 # The page may load only its own script and style, and images from data:/blob:.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -52,9 +52,11 @@ def create_app(session: Session, allowed_hosts: list[str] | None = None, lso=Non
         return JSONResponse(session.points())
 
     async def decode(request: Request) -> JSONResponse:
-        body = check_keys(parse_body(await read_body(request)), ("codes",))
+        body = check_keys(parse_body(await read_body(request)), ("codes", "label") if session.conditional
+                          else ("codes",))
         codes = parse_codes(body, session.latent_dim)
-        images = await run_in_threadpool(session.decode, codes)
+        label = parse_int(body, "label", 0, session.num_classes - 1) if session.conditional else None
+        images = await run_in_threadpool(session.decode, codes, label)
         return JSONResponse({"shape": list(images.shape[1:]), "images": images.reshape(len(images), -1).tolist()})
 
     routes = [Route(url, asset, methods=["GET"]) for url in assets]

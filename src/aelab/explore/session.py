@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from ..data import Dataset, load_dataset
 from ..errors import RunDirError
 from ..evaluation import eval_split, predict
+from ..models.family import CONDITIONAL, DECODE, EMBED, capabilities_of, conditioned, families, family
 from ..runs import load_model, load_run
 
 MAX_POINTS = 2000  # scatter points sent to the page (a fixed-seed subsample above this)
@@ -67,11 +68,23 @@ class Session:
     def latent_dim(self) -> int:
         return int(self.codes.shape[1])
 
+    @property
+    def conditional(self) -> bool:
+        """The model decodes a code as a chosen class (the page offers the classes)."""
+        return CONDITIONAL in capabilities_of(self.model)
+
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.model, "num_classes", 0) or 0)
+
     @torch.no_grad()
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Full codes (B, D) -> 8-bit images (B, H, W, C), in one forward pass."""
+    def decode(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
+        """Full codes (B, D) -> 8-bit images (B, H, W, C), in one forward pass
+        (a conditional model decodes them as class ``label``)."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        cond = conditioned(self.model, torch.full((len(z),), label or 0, dtype=torch.long))
         with self.lock:
-            x = self.model.decode(torch.as_tensor(z, dtype=torch.float32)).float().cpu().numpy()
+            x = self.model.decode(z, *cond).float().cpu().numpy()
         return to_uint8(x, self.value_range)
 
     def info(self) -> dict:
@@ -82,7 +95,9 @@ class Session:
                 "plane": {"kind": self.plane.kind, "mean": self.plane.mean.tolist(),
                           "components": self.plane.components.tolist(), "explained": self.plane.explained},
                 "code_min": (lo - pad).tolist(), "code_max": (hi + pad).tolist(),
-                "classes": sorted({int(v) for v in self.labels}) if self.labels is not None else []}
+                "classes": sorted({int(v) for v in self.labels}) if self.labels is not None else [],
+                "conditional": self.conditional,
+                "decode_classes": list(range(self.num_classes)) if self.conditional else []}
 
     def points(self) -> dict:
         """The scatter: projected points, labels and full codes (rounded for size)."""
@@ -101,12 +116,15 @@ def to_uint8(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
 def load_session(run_dir: str | Path) -> Session:
     """Load a trained autoencoder run for exploring: model, test codes, plane."""
     run = load_run(run_dir)
-    if run.config.model.kind == "classifier":
-        raise RunDirError(f"{run.path}: is a classifier run; explore needs an autoencoder (ae or vae) run")
+    fam = family(run.config.model.kind)
+    if not (fam.has(EMBED) and fam.has(DECODE)):
+        able = [f.kind for f in families() if f.has(EMBED) and f.has(DECODE)]
+        raise RunDirError(f"{run.path}: is a {fam.kind} run; explore needs a model that embeds and decodes "
+                          f"(model.kind: {', '.join(able)})")
     model = load_model(run.path, "cpu")
     data = load_dataset(run.config.data)
     x, y = _subsample(data)
-    codes = predict(model, x, "cpu")["z"].astype(np.float64)
+    codes = predict(model, x, "cpu", y=y)["z"].astype(np.float64)
     return Session(run.path.name, model, data.shape, codes, y, fit_plane(codes), data.value_range)
 
 

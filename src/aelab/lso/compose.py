@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import AelabError, RunDirError
+from ..models.family import CLASSIFY, DECODE, conditioned, families, family
 from ..runs import load_model, load_run
 
 
@@ -56,59 +57,70 @@ class LatentClassifier(nn.Module):
         self.latent_dim, self.image_shape = int(latent_dim), tuple(image_shape)
         self.num_classes = int(num_classes)
 
-    def images(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, C, H, W)
-        return self.generator.decode(z)
+    def images(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) -> (B, C, H, W); a conditional generator decodes each row as
+        its target (B, K): the class is given, the latent is optimized."""
+        if not conditioned(self.generator, None):
+            return self.generator.decode(z)
+        if targets is None:
+            raise LSOError("a conditional decoder needs the targets to decode as")
+        return self.generator.decode(z, targets.to(z.dtype))
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
-        return self.classifier(self.images(z))["logits"]
+    def logits(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:  # (B, d) -> (B, K)
+        return self.classifier(self.images(z, targets))["logits"]
 
-    def probs(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
-        return torch.softmax(self.logits(z), dim=1)
+    def probs(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:  # (B, d) -> (B, K)
+        return torch.softmax(self.logits(z, targets), dim=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.probs(z)
-
-
-def _latent_dim(autoencoder: nn.Module) -> int:
-    """Width of the code: a VAE says it; for an AE, the last linear layer of ``to_latent``."""
-    if hasattr(autoencoder, "latent_dim"):
-        return int(autoencoder.latent_dim)
-    return [m for m in autoencoder.to_latent.modules() if isinstance(m, nn.Linear)][-1].out_features
+    def forward(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        return self.probs(z, targets)
 
 
 def compose(decoder: nn.Module, classifier: nn.Module, classifier_shape: tuple[int, ...],
             decoder_name: str = "decoder", classifier_name: str = "classifier") -> LatentClassifier:
     """``decoder -> classifier``; the decoder's output shape must be the
     classifier's input shape (checked by decoding one latent vector)."""
-    latent = decoder.latent_dim if isinstance(decoder, PixelSpace) else _latent_dim(decoder)
+    latent = int(decoder.latent_dim)  # every model that decodes says how wide its code is
     with torch.no_grad():
-        x = decoder.decode(torch.zeros(1, latent))  # (1, C, H, W)
+        x = decoder.decode(torch.zeros(1, latent), *_any_condition(decoder))  # (1, C, H, W)
         out_shape = tuple(x.shape[1:])
         if out_shape != tuple(classifier_shape):
             raise LSOError(f"{decoder_name} outputs {_fmt(out_shape)} images but {classifier_name} takes "
                            f"{_fmt(classifier_shape)} inputs; train both on the same data shape")
         num_classes = classifier(x)["logits"].shape[1]
+    if conditioned(decoder, None) and decoder.num_classes != num_classes:
+        raise LSOError(f"{decoder_name} is conditioned on {decoder.num_classes} classes but {classifier_name} "
+                       f"tells {num_classes}; the targets condition the decoder, so they must agree")
     return LatentClassifier(decoder, classifier, latent, out_shape, num_classes)
+
+
+def _any_condition(decoder: nn.Module) -> tuple:
+    """A condition to decode one trial code with (class 0), for a conditional decoder."""
+    return (torch.zeros(1, dtype=torch.long),) if conditioned(decoder, None) else ()
 
 
 def load_classifier(run_dir: str | Path, role: str = "--classifier") -> tuple[nn.Module, tuple[int, ...]]:
     """A classifier run's model and input shape; any other kind of run is refused."""
     run = load_run(run_dir)
-    if run.config.model.kind != "classifier":
+    if not family(run.config.model.kind).has(CLASSIFY):
         raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected a classifier "
-                       "(model.kind: classifier)")
+                       f"(a model kind that can classify: {', '.join(_kinds_with(CLASSIFY))})")
     _completed(run, role)
     return load_model(run.path), tuple(run.model_info["input_shape"])
 
 
 def load_decoder(run_dir: str | Path, role: str = "--decoder") -> nn.Module:
-    """An autoencoder or VAE run's model (its decoder is the generator)."""
+    """The model of a run whose family can decode (its decoder is the generator)."""
     run = load_run(run_dir)
-    if run.config.model.kind not in ("ae", "vae"):
-        raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected an autoencoder "
-                       "(model.kind: ae or vae)")
+    if not family(run.config.model.kind).has(DECODE):
+        raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected a model that decodes "
+                       f"a latent code (model.kind: {', '.join(_kinds_with(DECODE))})")
     _completed(run, role)
     return load_model(run.path)
+
+
+def _kinds_with(capability: str) -> list[str]:
+    return [f.kind for f in families() if f.has(capability)]
 
 
 def _completed(run, role: str) -> None:

@@ -53,7 +53,7 @@ def _evaluate(model, z: torch.Tensor, targets: torch.Tensor, reg: Regularizer):
     """Images, probabilities, error, objective and its gradient at ``z`` (B, d)."""
     z = z.detach().requires_grad_(True)
     with torch.enable_grad():
-        images = model.images(z)                       # (B, C, H, W)
+        images = model.images(z, targets)              # (B, C, H, W); a conditional decoder decodes the target
         probs = torch.softmax(model.classifier(images)["logits"], dim=1)  # (B, K)
         error = classifier_error(probs, targets)       # (B,)
         loss = error + reg.penalty(z)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.spatial.distance import pdist
 
+from ..models.family import conditioned
 from .targets import target_name
 
 NAN = float("nan")
@@ -84,17 +85,20 @@ def judge_outputs(judge: torch.nn.Module, images: np.ndarray, batch: int = 1024)
 
 
 @torch.no_grad()
-def reconstruction_error(autoencoder: torch.nn.Module, images: np.ndarray) -> np.ndarray:
-    """Per-sample MSE of the autoencoder's reconstruction (encode -> decode)."""
+def reconstruction_error(autoencoder: torch.nn.Module, images: np.ndarray, targets=None) -> np.ndarray:
+    """Per-sample MSE of the autoencoder's reconstruction (encode -> decode);
+    a conditional autoencoder reconstructs each image as its target."""
     x = torch.as_tensor(np.asarray(images, np.float32))
-    x_hat = autoencoder.decode(autoencoder.embed(x))
+    cond = conditioned(autoencoder, None if targets is None else torch.as_tensor(np.asarray(targets, np.float32)))
+    x_hat = autoencoder.decode(autoencoder.embed(x, *cond), *cond)
     return (x_hat - x).pow(2).flatten(1).mean(1).numpy().astype(np.float64)
 
 
 def per_sample(images, targets, judge, train_images, autoencoder=None) -> dict[str, np.ndarray]:
     """Judge verdict, judge features, realism measures of every sample."""
     probs, feats = judge_outputs(judge, images)
-    recon = reconstruction_error(autoencoder, images) if autoencoder is not None else np.full(len(images), NAN)
+    recon = reconstruction_error(autoencoder, images, targets) if autoencoder is not None \
+        else np.full(len(images), NAN)
     return {"judge_correct": judge_correct(probs, targets), "judge_features": feats, "recon_error": recon,
             "nearest_train": nearest_distance(images, train_images)}
 

@@ -16,6 +16,7 @@ import torch
 
 from .. import interrupts, threads
 from ..data import Dataset, load_dataset
+from ..models.family import GENERATIVE, capabilities_of
 from ..outdir import check_dir, writing
 from ..runs import default_run_dir, load_run
 from . import outputs, quality
@@ -94,9 +95,11 @@ def prepare(classifier: str | Path, decoder: str | Path | None = None,
         if ae is None:
             raise LSOError("--decoder: required for latent-space optimization (or use --space pixels)")
         model = compose(ae, clf, shape, f"--decoder {decoder}", f"--classifier {classifier}")
-        codes = training_codes(ae, load_dataset(load_run(decoder).config.data).x_train)
-        gauss = Gaussian.standard(model.latent_dim) if ae.kind == "vae" else Gaussian.fit(codes)
-        default_start = "prior" if ae.kind == "vae" else "gaussian"
+        ae_data = load_dataset(load_run(decoder).config.data)
+        codes = training_codes(ae, ae_data.x_train, y=ae_data.y_train)
+        generative = GENERATIVE in capabilities_of(ae)  # a prior to start from and to project on
+        gauss = Gaussian.standard(model.latent_dim) if generative else Gaussian.fit(codes)
+        default_start = "prior" if generative else "gaussian"
     else:
         model = compose(PixelSpace(shape), clf, shape, "--space pixels", f"--classifier {classifier}")
         codes = torch.as_tensor(data.x_train.reshape(len(data.x_train), -1))
@@ -160,7 +163,7 @@ def run_lso(classifier, targets: Sequence, decoder=None, n: int = 10, out: str |
     out = check_new_output(Path(out) if out is not None else default_run_dir("lso"))
     setup = prepare(classifier, decoder, options)
     t, names = target_matrix(targets, setup.model.num_classes, n)
-    with writing(out, clean_on_interrupt=True), interrupts.hint(f"nothing was kept in {out}; run the command again"):
+    with writing(out, keep_on_interrupt=lambda: False), interrupts.hint(f"nothing was kept in {out}; run the command again"):
         check_new_output(out)  # another command may have written here meanwhile
         result = generate(setup, t)
         summary = summary_of(setup, result, names)

@@ -85,10 +85,12 @@ class Uniform:
 
 
 @torch.no_grad()
-def training_codes(autoencoder: torch.nn.Module, x: np.ndarray, batch: int = 1024) -> torch.Tensor:
-    """Deterministic codes (``embed``: z for an AE, mu for a VAE) of images ``x``."""
-    out = [autoencoder.embed(torch.as_tensor(x[i:i + batch])) for i in range(0, len(x), batch)]
-    return torch.cat(out).float()
+def training_codes(autoencoder: torch.nn.Module, x: np.ndarray, batch: int = 1024,
+                   y: np.ndarray | None = None) -> torch.Tensor:
+    """Deterministic codes (``embed``: z for an AE, mu for a VAE) of images
+    ``x`` (with their labels ``y``, for a conditional model)."""
+    from ..evaluation import embed
+    return torch.as_tensor(embed(autoencoder, x, "cpu", batch, y=y)).float()
 
 
 def make_start(kind: str, dim: int, codes: torch.Tensor | None = None, value_range=(0.0, 1.0)):

@@ -5,7 +5,8 @@ Names follow the papers: ``encode`` / ``decode``; for the VAE ``mu``,
 Encoding Variational Bayes", eq. 10 and appendix B).  Every model has
 ``embed(x)``: the deterministic code used for latent-space metrics (the
 latent vector for an AE, ``mu`` for a VAE, the penultimate features for a
-classifier).
+classifier), and ``capabilities``: what it can do
+(:mod:`aelab.models.family`).
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ class Autoencoder(nn.Module):
     """x -> body -> z (latent_dim) -> decoder -> x_hat."""
 
     kind = "ae"
+    capabilities = frozenset({"embed", "decode"})
 
     def __init__(self, body: nn.Module, to_latent: nn.Module, decoder: nn.Module):
         super().__init__()
         self.body, self.to_latent, self.decoder = body, to_latent, decoder
+        self.latent_dim = [m for m in to_latent.modules() if isinstance(m, nn.Linear)][-1].out_features
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, latent)
         return self.to_latent(self.body(x))
@@ -40,6 +43,7 @@ class VAE(nn.Module):
     """x -> body -> (mu, logvar) -> z = mu + sigma * eps -> decoder -> x_hat."""
 
     kind = "vae"
+    capabilities = frozenset({"embed", "decode", "generative"})
 
     def __init__(self, body: nn.Module, to_mu: nn.Module, to_logvar: nn.Module, decoder: nn.Module,
                  latent_dim: int):
@@ -84,6 +88,7 @@ class Classifier(nn.Module):
     """x -> body -> logits (num_classes)."""
 
     kind = "classifier"
+    capabilities = frozenset({"classify", "embed"})
 
     def __init__(self, body: nn.Module, head: nn.Module):
         super().__init__()

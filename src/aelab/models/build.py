@@ -1,4 +1,6 @@
-"""Build an ``Autoencoder``, ``VAE`` or ``Classifier`` from a :class:`ModelSpec`.
+"""The pieces families build their models from -- the encoder stack, dense
+heads, the decoder (mirrored or explicit) -- and ``build_model``, which asks
+the family ``spec.kind`` names to build.
 
 Shapes are inferred layer by layer; anything that does not fit raises a
 :class:`ModelSpecError` naming the layer (``model.encoder[3] (conv2d)``) and
@@ -11,29 +13,31 @@ import math
 import torch.nn as nn
 
 from ..errors import ModelSpecError
-from ..spec import LayerSpec, ModelSpec
-from .autoencoder import VAE, Autoencoder, Classifier
+from ..spec_base import LayerSpec
+from .family import family
 from .layers import (ACTIVATION_RANGE, PARAMETRIC, Reshape, Shape, activation, build_stack, fmt,
                      layer_activation, numel)
 from .mirror import mirror_decoder
 
 
-def _head(in_shape: Shape, out: int, act: str) -> nn.Module:
+def head(in_shape: Shape, out: int, act: str) -> nn.Module:
+    """A dense layer of ``out`` units on the (flattened) ``in_shape``."""
     linear = nn.Linear(numel(in_shape), out)
     core = linear if len(in_shape) == 1 else nn.Sequential(nn.Flatten(), linear)
     return core if act == "linear" else nn.Sequential(core, activation(act))
 
 
-def _encoder(spec: ModelSpec, input_shape: Shape) -> tuple[nn.Sequential, list[Shape]]:
+def encoder_stack(spec, input_shape: Shape) -> tuple[nn.Sequential, list[Shape]]:
+    """``spec.encoder`` as modules, with the shape after each layer."""
     acts = [layer_activation(s, spec.activation) for s in spec.encoder]
     return build_stack(spec.encoder, input_shape, acts, "model.encoder")
 
 
-def _explicit_decoder(spec: ModelSpec, layers: list[LayerSpec], input_shape: Shape) -> nn.Module:
+def _explicit_decoder(spec, layers: list[LayerSpec], input_shape: Shape, latent_in: int) -> nn.Module:
     last_param = max((i for i, s in enumerate(layers) if s.type in PARAMETRIC), default=None)
     acts = [spec.output_activation if i == last_param and s.activation is None
             else layer_activation(s, spec.activation) for i, s in enumerate(layers)]
-    stack, shapes = build_stack(layers, (spec.latent_dim,), acts, "model.decoder")
+    stack, shapes = build_stack(layers, (latent_in,), acts, "model.decoder")
     out = shapes[-1]
     if out == tuple(input_shape):
         return stack
@@ -43,39 +47,31 @@ def _explicit_decoder(spec: ModelSpec, layers: list[LayerSpec], input_shape: Sha
         f"model.decoder: output shape {fmt(out)} does not match the input shape {fmt(tuple(input_shape))}")
 
 
-def _decoder(spec: ModelSpec, shapes: list[Shape], input_shape: Shape) -> nn.Module:
+def decoder_stack(spec, shapes: list[Shape], input_shape: Shape, latent_in: int | None = None) -> nn.Module:
+    """``spec.decoder`` (``mirror`` or a layer list) from a ``latent_in``-wide
+    code (default ``spec.latent_dim``; a conditional family adds its labels)
+    back to ``input_shape``."""
+    latent_in = spec.latent_dim if latent_in is None else latent_in
     if spec.decoder == "mirror":
-        return mirror_decoder(spec.encoder, shapes, spec.latent_dim, spec.activation,
-                              spec.output_activation)
-    return _explicit_decoder(spec, spec.decoder, input_shape)
+        return mirror_decoder(spec.encoder, shapes, latent_in, spec.activation, spec.output_activation)
+    return _explicit_decoder(spec, spec.decoder, input_shape, latent_in)
 
 
-def build_model(spec: ModelSpec, input_shape: Shape, num_classes: int | None = None) -> nn.Module:
-    """The ``nn.Module`` declared by ``spec`` for inputs of ``input_shape`` (C, H, W)."""
-    input_shape = tuple(int(s) for s in input_shape)
-    body, shapes = _encoder(spec, input_shape)
-    if spec.kind == "classifier":
-        k = spec.num_classes or num_classes
-        if not k:
-            raise ModelSpecError("model.num_classes: a classifier needs the number of classes "
-                                 "(set model.num_classes or use labelled data)")
-        return Classifier(body, _head(shapes[-1], k, "linear"))
-    decoder = _decoder(spec, shapes, input_shape)
-    if spec.kind == "vae":
-        return VAE(body, _head(shapes[-1], spec.latent_dim, "linear"),
-                   _head(shapes[-1], spec.latent_dim, "linear"), decoder, spec.latent_dim)
-    return Autoencoder(body, _head(shapes[-1], spec.latent_dim, spec.latent_activation), decoder)
+def build_model(spec, input_shape: Shape, num_classes: int | None = None) -> nn.Module:
+    """The ``nn.Module`` declared by ``spec`` for inputs of ``input_shape``
+    (C, H, W), built by the family ``spec.kind`` names."""
+    return family(spec.kind).build(spec, tuple(int(s) for s in input_shape), num_classes)
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def output_range_warning(spec: ModelSpec, value_range: tuple[float, float], tol: float = 1e-6) -> str | None:
+def output_range_warning(spec, value_range: tuple[float, float], tol: float = 1e-6) -> str | None:
     """A one-line warning when the output activation cannot produce the data's
     range (e.g. a sigmoid output on standardized data, as the optimizer lesson
     does): the reconstruction error then has a floor above zero."""
-    if spec.kind == "classifier":
+    if not hasattr(spec, "output_activation"):  # a family that reconstructs nothing
         return None
     lo, hi = ACTIVATION_RANGE.get(spec.output_activation, (-math.inf, math.inf))
     dmin, dmax = value_range

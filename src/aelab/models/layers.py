@@ -14,7 +14,7 @@ from typing import Callable
 import torch.nn as nn
 
 from ..errors import ModelSpecError
-from ..spec import LayerSpec
+from ..spec_base import LayerSpec
 
 Shape = tuple[int, ...]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..spec import LayerSpec
+from ..spec_base import LayerSpec
 from .layers import (PARAMETRIC, Reshape, Shape, activation, build_batchnorm, build_dropout,
                      layer_activation, numel)
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import plots
+from ..models.family import DECODE, EMBED, family
 from ..data import Dataset, load_dataset
 from ..errors import AelabError
 from ..evaluation import eval_split, predict
@@ -119,7 +120,8 @@ def _model_outputs(study_dir: Path, gs: list[Group]) -> list[_Outputs]:
     for g in gs:
         try:
             run = load_run(study_dir / g.runs[0])
-            if run.config.model.kind == "classifier":
+            fam = family(run.config.model.kind)
+            if not (fam.has(EMBED) and fam.has(DECODE)):  # nothing to reconstruct or place in a plane
                 continue
             key = json.dumps(run.config.data.model_dump(mode="json"), sort_keys=True)
             data = cache[key] if key in cache else cache.setdefault(key, load_dataset(run.config.data))
@@ -128,7 +130,7 @@ def _model_outputs(study_dir: Path, gs: list[Group]) -> list[_Outputs]:
             warnings.warn(f"study figures: skipping {g.config}: {e}", stacklevel=2)
             continue
         x, y, _ = eval_split(data)
-        pred = predict(model, x, torch.device("cpu"))
+        pred = predict(model, x, torch.device("cpu"), y=y)
         out.append(_Outputs(g.config or "(base)", x, y, pred["x_hat"], pred["z"]))
     return out
 

@@ -33,14 +33,8 @@ from .architecture.space import ArchitectureSpec
 
 STRATEGIES = ("grid", "random", "tpe", "nsga2", "article-rule", "aging-evolution")
 
-# Keys of metrics.json a study may optimize (evaluation + training summary).
-METRICS = {
-    "ae": ("recon_mse", "recon_mae", "recon_bce", "silhouette", "nmi", "ari", "cluster_acc", "knn_acc",
-           "trustworthiness"),
-    "vae": ("recon_mse", "recon_mae", "recon_bce", "elbo", "recon_term", "kl", "silhouette", "nmi", "ari",
-            "cluster_acc", "knn_acc", "trustworthiness"),
-    "classifier": ("accuracy", "test_loss"),
-}
+# Keys of metrics.json a study may optimize: the family's own (its
+# ``metric_names``) and the training summary's.
 COMMON_METRICS = ("train_loss", "val_loss", "seconds", "parameters", "epochs_trained")
 
 
@@ -120,7 +114,8 @@ def _base_mapping(spec: StudySpec, folder: Path, label: str) -> dict:
 
 
 def _check_objectives(spec: StudySpec, cfg: Config, label: str) -> None:
-    known = METRICS[cfg.model.kind] + COMMON_METRICS
+    from ..models.family import family
+    known = family(cfg.model.kind).metric_names + COMMON_METRICS
     for name in spec.objectives:
         if name not in known:
             raise ConfigError(f"{label}: objectives.{name}: not a metric that {cfg.model.kind} runs write "

@@ -1,4 +1,5 @@
-"""Training objectives: what a minibatch costs, for each model kind.
+"""Training objectives: what a minibatch costs, one function per kind of loss
+(model families pick theirs: :meth:`aelab.models.family.Family.objective`).
 
 An objective is ``f(model, x, y, epoch) -> (loss, parts)``; the trainer only
 calls it, so it knows nothing about the model.  ``parts`` holds detached
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models.autoencoder import kld
-from ..spec import ModelSpec, TrainSpec
+from ..models.family import conditioned
+from ..spec import TrainSpec
 
 Objective = Callable[[torch.nn.Module, torch.Tensor, "torch.Tensor | None", int],
                      tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -63,7 +65,7 @@ def vae_objective(loss: str, beta: float, warmup: int) -> Objective:
     fn = _MEAN.get(loss)
 
     def objective(model, x, y, epoch):
-        out = model(x)
+        out = model(x, *conditioned(model, y))  # a conditional VAE sees the labels (Sohn et al. 2015, eq. 4)
         if fn is not None:  # sum over pixels, mean over the batch
             recon = fn(out["x_hat"], x, reduction="sum") / len(x)
         else:
@@ -85,9 +87,7 @@ def classifier_objective() -> Objective:
     return objective
 
 
-def make_objective(model: ModelSpec, train: TrainSpec) -> Objective:
-    if model.kind == "vae":
-        return vae_objective(train.loss, model.beta, model.kl_warmup)
-    if model.kind == "classifier":
-        return classifier_objective()
-    return ae_objective(train.loss)
+def make_objective(model, train: TrainSpec) -> Objective:
+    """The objective of the family ``model.kind`` names."""
+    from ..models.family import family
+    return family(model.kind).objective(model, train)

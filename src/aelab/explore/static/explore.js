@@ -109,7 +109,8 @@ async function requestDecode() {
   if (state.inFlight) { state.queued = true; return; }
   state.inFlight = true;
   try {
-    const out = await api("/api/decode", { codes: [state.z] });
+    const body = state.info.conditional ? { codes: [state.z], label: +$("decode-as").value } : { codes: [state.z] };
+    const out = await api("/api/decode", body);
     showImage(out.images[0], out.shape);
     state.decoded += 1;
     $("decoded").dataset.decoded = String(state.decoded);
@@ -169,6 +170,16 @@ function buildLegend() {
   }
 }
 
+// A conditional model (a CVAE) decodes a code as the class chosen here.
+function setUpDecodeAs() {
+  if (!state.info.conditional) return;
+  $("decode-as-box").hidden = false;
+  for (const c of state.info.decode_classes) {
+    const o = document.createElement("option"); o.value = c; o.textContent = c; $("decode-as").append(o);
+  }
+  $("decode-as").addEventListener("change", requestDecode);
+}
+
 // ------------------------------------------------- latent-space optimization
 function setUpLso() {
   if (!state.info.lso) return;
@@ -210,7 +221,7 @@ async function main() {
     : "2-D latent space shown directly";
   state.view = makeView(state.pts.xy, cv);
   cv.dataset.points = String(state.pts.xy.length);
-  buildSliders(); buildLegend(); setUpLso();
+  buildSliders(); buildLegend(); setUpDecodeAs(); setUpLso();
   cv.addEventListener("pointerdown", (ev) => { state.dragging = true; cv.setPointerCapture(ev.pointerId); onPlane(ev, true); });
   cv.addEventListener("pointermove", (ev) => { if (state.dragging) onPlane(ev, false); });
   cv.addEventListener("pointerup", () => { state.dragging = false; });

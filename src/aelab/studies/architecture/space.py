@@ -23,7 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...errors import AelabError, ConfigError
 from ...models import build_model
+from ...models.family import spec_classes
 from ...spec import Config, load_config, set_values
+
+# model kinds an architecture genome can hold (switched between by a mutation)
+GENOME_KINDS = ("ae", "vae")
 
 CONV_KERNEL = 3  # conv blocks: 3x3, stride 2, 'same' padding (halves height and width)
 
@@ -53,7 +57,7 @@ class ArchitectureSpec(BaseModel):
     filters: IntRange = Field(default_factory=lambda: IntRange(low=4, high=64), description="conv filters")
     activations: list[str] | None = Field(default=None, description="choices; default: the base's")
     latent_dims: list[int] | None = Field(default=None, description="choices; default: the base's")
-    kinds: list[Literal["ae", "vae"]] | None = Field(default=None, description="choices; default: the base's")
+    kinds: list[Literal[GENOME_KINDS]] | None = Field(default=None, description="choices; default: the base's")
     tournament: int = Field(default=3, ge=2, description="aging evolution: sample size S")
     shrink_above: int = Field(default=4, ge=1, description="article rule: remove a layer above this many")
 
@@ -140,7 +144,10 @@ class Space:
         return int(np.prod(self.input_shape))
 
     def config(self, arch: Architecture) -> Config:
-        return load_config(set_values(self.base, arch.fields(), "architecture"))
+        raw = set_values(self.base, arch.fields(), "architecture")
+        fields = spec_classes()[arch.kind].model_fields  # a switch of kind leaves the other family's fields
+        raw["model"] = {k: v for k, v in raw["model"].items() if k in fields}
+        return load_config(raw)
 
     def contains(self, arch: Architecture) -> str | None:
         """Why ``arch`` lies outside the space, or None when it lies inside."""

@@ -1,0 +1,41 @@
+"""``kind: ae``: x -> encoder -> z -> decoder -> x_hat, trained on the mean
+reconstruction loss (as Keras reports it)."""
+from __future__ import annotations
+
+from ....evaluation import autoencoder_metrics
+from ....figures import autoencoder_figures
+from ....training.objectives import ae_objective
+from ...autoencoder import Autoencoder
+from ...build import decoder_stack, encoder_stack, head
+from ...family import DECODE, EMBED, Family
+
+RECONSTRUCTION = ("recon_mse", "recon_mae", "recon_bce")
+LATENT = ("silhouette", "nmi", "ari", "cluster_acc", "knn_acc", "trustworthiness")
+
+
+class AutoencoderFamily(Family):
+    kind = "ae"
+    description = "autoencoder: encoder -> latent code -> decoder, trained on the reconstruction loss"
+    capabilities = frozenset({EMBED, DECODE})
+    metric_names = RECONSTRUCTION + LATENT
+
+    def build(self, spec, input_shape, num_classes):
+        body, shapes = encoder_stack(spec, input_shape)
+        return Autoencoder(body, head(shapes[-1], spec.latent_dim, spec.latent_activation),
+                           decoder_stack(spec, shapes, input_shape))
+
+    def objective(self, spec, train):
+        return ae_objective(train.loss)
+
+    def metrics(self, model, cfg, data, device):
+        return autoencoder_metrics(model, cfg, data, device)
+
+    def figures(self, folder, model, data, device, seed):
+        return autoencoder_figures(folder, model, data, device)
+
+    def describe(self, spec, model_info):
+        decoder = "mirror" if spec.decoder == "mirror" else "explicit"
+        return f"{super().describe(spec, model_info)}, latent {spec.latent_dim}, decoder {decoder}"
+
+
+FAMILY = AutoencoderFamily()

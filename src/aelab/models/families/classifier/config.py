@@ -1,0 +1,19 @@
+"""``kind: classifier``: the networks LSO optimizes against and judges with."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ....spec_base import ModelSpecBase
+
+
+class ClassifierSpec(ModelSpecBase):
+    """An encoder followed by ``num_classes`` logits (default: as many as the
+    data's labels have classes)."""
+
+    kind: Literal["classifier"] = "classifier"
+    num_classes: int | None = Field(default=None, ge=2)
+
+
+SPEC = ClassifierSpec
