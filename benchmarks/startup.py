@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRY = "import sys; sys.argv[0] = 'aelab'; from aelab.cli import main; main()"
+ENTRY = "import sys; sys.argv[0] = 'aelab'; from aelab.__main__ import main; main()"
 
 
 def cpu_seconds(args: list[str], src: Path) -> float:

@@ -33,3 +33,12 @@ def one_line_error(result) -> str:
 def tiny() -> dict:
     """A fresh copy of the tiny config (digits, 64-16-2 AE, 4 epochs)."""
     return copy.deepcopy(TINY)
+
+
+def evolving(cfg: dict, method: str = "ga", **fields) -> dict:
+    """``cfg`` trained by ``method`` (ga or es) instead: its train section
+    holds only what that method has (a GA has no optimizer or epochs), the
+    loss and seed kept."""
+    keep = {k: cfg["train"][k] for k in ("loss", "seed") if k in cfg["train"]}
+    cfg["train"] = {"method": method, **keep, **fields}
+    return cfg

@@ -16,11 +16,18 @@ import aelab
 from aelab.data import download, registry
 from aelab.models import build_model, count_parameters
 from aelab.runs import CONFIG
+from aelab.training.registry import trainer
 from aelab.spec import dump_config, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-FAST = ["train.epochs=1", "train.generations=1", "train.max_seconds=30", "eval.figures=false"]
+FAST_GRADIENT = ["train.epochs=1", "eval.figures=false"]
+FAST_EVOLUTION = ["train.generations=1", "train.max_seconds=30", "eval.figures=false"]
+
+
+def fast(path) -> list[str]:
+    """One epoch (gradient) or one generation (GA/ES), no figures."""
+    return FAST_GRADIENT if load_config(path).train.method == "gradient" else FAST_EVOLUTION
 
 
 def needs_download(path: Path) -> bool:
@@ -88,7 +95,7 @@ def test_fashion_vae_builds_without_download(no_network):
 @pytest.mark.parametrize("path", OFFLINE, ids=lambda p: p.stem)
 def test_config_trains_one_epoch(path, tmp_path, no_network):
     original = load_config(path)
-    run = aelab.train(path, overrides=FAST, out=tmp_path / "run")
+    run = aelab.train(path, overrides=fast(path), out=tmp_path / "run")
     assert run.status == "completed", run.metrics
     score = "accuracy" if original.model.kind == "classifier" else "recon_mse"  # classifiers: mnist14-*
     assert math.isfinite(run.metrics[score]), run.metrics
@@ -96,7 +103,7 @@ def test_config_trains_one_epoch(path, tmp_path, no_network):
     assert math.isfinite(run.metrics["train_loss"])
     # only the overridden keys changed; the architecture is the config's
     assert run.config.model == original.model and run.config.data == original.data
-    assert run.config.train.epochs == 1 and run.config.eval.figures is False
+    assert trainer(run.config.train.method).budget(run.config.train) == 1 and run.config.eval.figures is False
     assert load_config(tmp_path / "run" / CONFIG) == run.config
     shape = tuple(run.model_info["input_shape"])
     assert run.metrics["parameters"] == count_parameters(build_model(original.model, shape, 10))

@@ -18,10 +18,11 @@ from aelab.spec import ModelSpec, TrainSpec, load_config
 from aelab.training import operators as op
 from aelab.training.callbacks import Callback
 from aelab.training.checkpoint import read_tensors_and_state, save_tensors_and_state
-from aelab.training.evolution import STRATEGIES, EvolutionTrainer
-from aelab.training.pgpe import MOMENTUM, PGPE, STDEV_LR, STDEV_MAX_CHANGE
+from aelab.training.evolution import EvolutionTrainer
+from aelab.training.strategies import strategy as strategy_class
+from aelab.training.strategies.pgpe import MOMENTUM, PGPE, STDEV_LR, STDEV_MAX_CHANGE
 from aelab.training.population import Population
-from aelab.training.sep_cma import SepCMA, SepCMAConstants
+from aelab.training.strategies.sepcma import SepCMA, SepCMAConstants
 
 ES = {  # settings under which each strategy learns the tiny problem
     "openai": {"lr": 0.05, "sigma": 0.1},
@@ -127,7 +128,7 @@ def test_every_tensor_is_made_on_the_population_device(kind):
     gen = torch.Generator().manual_seed(0)
     spec = spec_for(kind) if kind != "ga-operators" else \
         spec_for("ga", selection="tournament", crossover="one_point", mutation="gaussian", elitism=2)
-    strategy = STRATEGIES[kind.split("-")[0]](spec, pop, pop.vector(), gen)
+    strategy = strategy_class(kind.split("-")[0])(spec, pop, pop.vector(), gen)
     x = torch.empty(5, 1, 4, 4, device="meta")
     for _ in range(2):
         best, fit = strategy.step(pop, x, gen)

@@ -13,7 +13,9 @@ from aelab.errors import ConfigError
 from aelab.models import build_model
 from aelab.spec import ModelSpec, TrainSpec, load_config
 from aelab.training import operators as op
-from aelab.training.evolution import GA, EvolutionTrainer
+from aelab.training.evolution import EvolutionTrainer
+from conftest import evolving
+from aelab.training.strategies.ga import GA
 from aelab.training.population import Population
 
 CONV = [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1}, {"type": "maxpool"},
@@ -175,7 +177,7 @@ KILLER = r"""
 import json, os, signal, sys
 import torch
 torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
-import aelab.training.evolution as ev
+import aelab.training.strategies.ga as ev
 original = ev.GA.step
 def step(self, pop, x, gen):
     out = original(self, pop, x, gen)
@@ -196,8 +198,8 @@ def test_sigkill_then_resume_equals_uninterrupted_evolution(tiny, tmp_path):
     import sys
     from safetensors.torch import load_file
     tiny["model"] = {"kind": "ae", "encoder": [8], "latent_dim": 2}
-    tiny["train"].update(method="ga", generations=80, population=8, log_every=10, checkpoint_seconds=0,
-                         selection="tournament", crossover="uniform", fitness_batch=64)
+    evolving(tiny, "ga", generations=80, population=8, log_every=10, checkpoint_seconds=0,
+             selection="tournament", crossover="uniform", fitness_batch=64)
     proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(tiny), str(tmp_path / "k")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

@@ -12,7 +12,7 @@ from aelab.models import build_model
 from aelab.models.autoencoder import Autoencoder
 from aelab.spec import ModelSpec, TrainSpec, load_config
 from aelab.training import population as population_module
-from aelab.training.evolution import GA
+from aelab.training.strategies.ga import GA
 from aelab.training.mutants import Mutants
 from aelab.training.population import Population
 

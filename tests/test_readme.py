@@ -19,7 +19,7 @@ sorted), one test per command or block, named ``FILE:LINE``:
   writes anything, e.g. that a grid has no float range without ``step``),
   an LSO experiment file (``kind: lso``) through
   ``aelab.lso.study.load_study``, an experiment spec through
-  ``aelab.load_config`` (a fragment such as ``train: {track: ...}`` merged
+  ``aelab.load_config`` (a fragment such as ``track: {backend: ...}`` merged
   into ``configs/mnist-vae.yaml`` first).  Files are written to
   ``blocks/`` in the working directory, so a ``base: ../configs/...`` path
   resolves as it does for a file in ``studies/``;
@@ -63,7 +63,7 @@ Reduced sizes (monkeypatched; the commands themselves are run as written):
   app serves its page;
 * an absolute ``/tmp/...`` output path is moved into the working directory.
 
-Not reduced: ``train.track=tensorboard`` and ``train.track=mlflow`` run for
+Not reduced: ``track.backend=tensorboard`` and ``track.backend=mlflow`` run for
 real (both extras are in the test extra; the MLflow run takes ~8 s, most
 of it MLflow creating its SQLite store).
 
@@ -317,8 +317,11 @@ def _cap(raw: dict) -> dict:
     train, data, ev = (raw.setdefault(k, {}) for k in ("train", "data", "eval"))
     if not all(isinstance(x, dict) for x in (train, data, ev)):
         return raw  # let validation say what is wrong
-    train["epochs"] = EPOCHS
-    train["generations"] = min(_num(train.get("generations"), GENERATIONS), GENERATIONS)
+    evolution = train.get("method", "gradient") != "gradient"
+    if not evolution or "epochs" in train:  # a study's template may hold both (its trials mix methods)
+        train["epochs"] = EPOCHS
+    if evolution or "generations" in train:
+        train["generations"] = min(_num(train.get("generations"), GENERATIONS), GENERATIONS)
     if train.get("max_seconds") is not None:
         train["max_seconds"] = min(_num(train["max_seconds"], MAX_SECONDS), MAX_SECONDS)
     data["samples"] = min(_num(data.get("samples"), SAMPLES), SAMPLES)

@@ -363,5 +363,62 @@ def test_shipped_configs_round_trip(tmp_path, path):
 
 def test_dump_writes_every_default():
     dumped = yaml.safe_load(dump_config(Config()))
-    assert set(dumped) == {"name", "data", "model", "train", "eval"}
+    assert set(dumped) == {"name", "data", "model", "train", "eval", "track"}
     assert dumped["train"]["epochs"] == 20 and dumped["model"]["decoder"] == "mirror"
+
+
+@pytest.mark.parametrize("method, theirs, foreign", [
+    ("gradient", {"optimizer", "epochs", "batch_size"}, {"population", "generations", "es", "mutated_weights"}),
+    ("ga", {"population", "mutated_weights", "elitism"}, {"optimizer", "epochs", "lr", "es"}),
+    ("es", {"population", "es", "lr", "sigma"}, {"optimizer", "epochs", "mutated_weights", "elitism"}),
+])
+def test_config_yaml_writes_only_the_methods_own_fields(method, theirs, foreign):
+    train = yaml.safe_load(dump_config(load_config({"train": {"method": method}})))["train"]
+    assert theirs <= set(train) and not foreign & set(train) and "track" not in train
+
+
+def test_a_field_of_another_method_is_one_line_naming_the_methods_that_have_it():
+    with pytest.raises(ConfigError, match=r"^config: train.population: method gradient has no population "
+                                          r"\(methods that have it: es, ga\)$"):
+        load_config({"train": {"population": 50}})
+    with pytest.raises(ConfigError, match=r"train.method: 'adam' is not a training method; expected one of"):
+        load_config({"train": {"method": "adam"}})
+    with pytest.raises(ConfigError, match=r"^config: train.ga.population|^config: train.population: Input"):
+        load_config({"train": {"method": "ga", "population": 1}})
+
+
+def test_switching_the_method_with_set_drops_the_files_fields_for_the_old_one(tmp_path):
+    """``configs/ga-conv-ae.yaml --set train.method=ga``: the file's
+    optimizer and epochs are not a GA's; a --set GA field is kept, a --set
+    field the GA does not have is still an error."""
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"train": {"optimizer": "sgd", "lr": 0.5, "epochs": 7, "loss": "mae"}}))
+    cfg = load_config(p, ["train.method=ga", "train.population=6"])
+    assert (cfg.train.method, cfg.train.population, cfg.train.loss) == ("ga", 6, "mae")
+    with pytest.raises(ConfigError, match="train.epochs: method ga has no epochs"):
+        load_config(p, ["train.method=ga", "train.epochs=3"])
+
+
+def test_a_run_directory_of_the_flat_train_era_still_loads():
+    """Earlier config.yaml files wrote every method's fields: the ones the
+    run's method lacks are dropped whatever their value (the run never read
+    them)."""
+    old = {"train": {"method": "ga", "optimizer": "adam", "lr": 0.01, "epochs": 300, "population": 8,
+                     "es": "openai", "track": None, "track_uri": None}}
+    cfg = load_config(old, recorded=True)
+    assert cfg.train.method == "ga" and cfg.train.population == 8 and not hasattr(cfg.train, "lr")
+
+
+@pytest.mark.parametrize("name, digest", [("mnist-vae", "9aa8286267b6d4ff"), ("mnist-hidden3", "c3fc5edf9ab8cf88"),
+                                          ("ga-conv-es", "da2903cdbd5dd057")])
+def test_a_configs_cache_hash_is_the_one_earlier_versions_gave(name, digest):
+    """Studies find the runs they cached before ``model`` and ``train``
+    became unions (hashes computed with aelab at commit e9ac540)."""
+    from aelab.cache import config_hash
+    assert config_hash(load_config(name)) == digest
+
+
+def test_the_cache_hash_leaves_out_how_a_run_is_executed_or_logged():
+    from aelab.cache import config_hash
+    a = load_config({"train": {"threads": 1, "checkpoint_every": 3}, "track": {"backend": "tensorboard"}})
+    assert config_hash(a) == config_hash(load_config({})) != config_hash(load_config({"train": {"seed": 1}}))

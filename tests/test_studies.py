@@ -206,7 +206,7 @@ STUDY_FILES = [p for p in sorted((ROOT / "studies").glob("*.yaml")) if yaml.safe
 @pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
 def test_every_shipped_study_file_validates(path, tmp_path):
     ctx = prepare(path, tmp_path / "s")
-    assert (ctx.params or ctx.architecture is not None) and ctx.budget >= 1
+    assert (ctx.params or ctx.proposer.label_column) and ctx.budget >= 1
     assert not (tmp_path / "s").exists()  # validating writes nothing
 
 

@@ -13,20 +13,24 @@ from pathlib import Path
 
 from .outdir import file_lock
 from .runs import CONFIG, METRICS, Run, load_run
-from .spec import Config
+from .spec import LEGACY_MODEL_DEFAULTS, LEGACY_TRAIN_DEFAULTS, Config
 
 # Fields that change how a run is executed or logged, not what it computes:
 # two configs differing only there are the same experiment (and share a
 # cached run).  Threads can change the last bits of float sums, not the model.
-NOT_HASHED = {"train": {"track", "track_uri", "threads", "checkpoint_every", "checkpoint_seconds"}}
+NOT_HASHED = {"train": {"threads", "checkpoint_every", "checkpoint_seconds"}, "track": True}
 
 
 def config_hash(cfg: Config) -> str:
-    """Stable identity of a fully resolved config (logging settings left out;
-    ``data.labels`` only when set, so hashes from before the field stay valid)."""
+    """Stable identity of a fully resolved config (logging settings left out).
+    Hashed in the layout of the first versions -- one flat ``model`` and
+    ``train`` section with every field, ``data.labels`` only when set -- so
+    the cached runs of studies started then are still found."""
     dump = cfg.model_dump(mode="json", exclude=NOT_HASHED)
     if dump["data"].get("labels") is None:
         dump["data"].pop("labels", None)
+    dump["model"] = LEGACY_MODEL_DEFAULTS | dump["model"]
+    dump["train"] = LEGACY_TRAIN_DEFAULTS | dump["train"]
     return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -298,13 +298,3 @@ def _print_metrics(metrics: dict) -> None:
         text = f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else ("—" if v is None else str(v))
         table.add_row(k, text)
     out.print(table)
-
-
-def main() -> None:
-    """Console-script entry point (see :mod:`aelab.__main__`)."""
-    from .__main__ import main as entry
-    entry()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -25,13 +25,10 @@ from .report import render_report
 from .runs import (CHECKPOINT, CONFIG, FIGURES, HISTORY, METRICS, REPORT, Run, load_model, load_run, prepare_new,
                    save_model, write_config, write_json)
 from .spec import Config
-from .training.callbacks import (CheckpointCallback, EvolutionCheckpointCallback, HistoryCallback,
-                                 ProgressCallback)
-from .training.checkpoint import read_tensors_and_state, restore_checkpoint
-from .training.evolution import EvolutionTrainer
-from .training.gradient import GradientTrainer, TrainState
-from .training.objectives import make_objective
+from .training.callbacks import HistoryCallback, ProgressCallback
+from .training.gradient import TrainState
 from .training.progress import closing_progress
+from .training.registry import trainer
 from .training.trackers import end_trackers, make_trackers
 
 
@@ -127,6 +124,7 @@ def build(cfg: Config, data: Dataset, device: torch.device, warn: bool = True) -
     """The seeded, untrained model for ``cfg`` on ``data`` -- after checking,
     on the meta device, that it fits the data's classes and the memory."""
     check_classes(cfg, data)
+    trainer(cfg.train.method).check(cfg)
     check_memory(cfg, data, device)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, data.shape, data.num_classes).to(device)
@@ -156,7 +154,7 @@ def check_memory(cfg: Config, data: Dataset, device: torch.device) -> None:
     except (RuntimeError, OverflowError, ValueError, TypeError) as e:
         raise ModelSpecError(f"model: cannot be built ({' '.join(str(e).split())[:200]})") from None
     n = count_parameters(meta)
-    copies = 2 * cfg.train.population + 2 if cfg.train.method != "gradient" else 5
+    copies = trainer(cfg.train.method).copies(cfg.train)
     need, have = 4 * n * copies, available_memory(device)
     if have is not None and need > have:
         name, p = max(meta.named_parameters(), key=lambda kv: kv[1].numel())
@@ -192,21 +190,16 @@ def tensors(data: Dataset, device) -> tuple:
 # ------------------------------------------------------------------ training
 
 
-def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume_from: Path | None = None
-        ) -> "GradientTrainer | EvolutionTrainer":
-    """Train ``model`` on ``data`` per ``cfg.train`` (gradient descent, GA or
-    ES); optionally continuing from a checkpoint."""
-    if cfg.train.method != "gradient":
-        trainer = EvolutionTrainer(model, cfg.train, callbacks)
-        if resume_from is not None and resume_from.exists():
-            _restore(resume_from, lambda p: trainer.restore(*read_tensors_and_state(p)))
-        trainer.fit(*tensors(data, trainer.device))
-        return trainer
-    trainer = GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)
+def fit(model: torch.nn.Module, cfg: Config, data: Dataset, callbacks=(), resume_from: Path | None = None):
+    """Train ``model`` on ``data`` with the trainer ``train.method`` names
+    (:mod:`aelab.training.registry`), optionally continuing from a
+    checkpoint; returns the trainer."""
+    method = trainer(cfg.train.method)
+    runner = method.make(model, cfg, list(callbacks))
     if resume_from is not None and resume_from.exists():
-        _restore(resume_from, lambda p: restore_checkpoint(p, trainer))
-    trainer.fit(*tensors(data, trainer.device))
-    return trainer
+        _restore(resume_from, lambda p: method.restore(runner, p))
+    runner.fit(*tensors(data, runner.device))
+    return runner
 
 
 def _restore(path: Path, restore) -> None:
@@ -223,8 +216,7 @@ def checkpoint_callback(cfg: Config, path: Path):
     """One checkpoint policy for every trainer: every ``train.checkpoint_every``
     epochs (generations) or ``train.checkpoint_seconds`` seconds, whichever is
     set (:class:`~aelab.training.checkpoint.CheckpointPolicy`)."""
-    cls = CheckpointCallback if cfg.train.method == "gradient" else EvolutionCheckpointCallback
-    return cls(path, every=cfg.train.checkpoint_every, seconds=cfg.train.checkpoint_seconds)
+    return trainer(cfg.train.method).checkpoint_callback(cfg.train, path)
 
 
 def training_summary(state: TrainState, model: torch.nn.Module) -> dict:

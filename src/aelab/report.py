@@ -42,19 +42,12 @@ def overview_rows(run: Run) -> list[tuple[str, str]]:
 
 
 def training_line(run: Run) -> str:
-    """What the trainer did, in its own terms (epochs for gradient descent,
-    generations and population for GA/ES), and how far it got."""
-    t, done = run.config.train, run.metrics.get("epochs_trained")
-    if t.method == "gradient":
-        progress = f"{done}/{t.epochs} epochs" if done is not None else f"{t.epochs} epochs"
-        return (f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {progress}, loss {t.loss}, seed {t.seed}")
-    progress = f"{done}/{t.generations} generations" if done is not None else f"{t.generations} generations"
-    if t.method == "ga":
-        how = f"GA, population {t.population}, {t.mutation} mutation of {t.mutated_weights} weights, " \
-              f"selection {t.selection}, elitism {t.elitism}"
-    else:
-        how = f"ES {t.es}, population {t.population}, sigma {t.sigma:g}, lr {t.lr:g}"
-    return f"{how}, {progress}, fitness {t.fitness}, seed {t.seed}"
+    """What the trainer did, in its own terms (epochs and optimizer for
+    gradient descent, generations, population and strategy for GA/ES), and
+    how far it got: the method's own one-line summary."""
+    from .training.registry import trainer
+    t = run.config.train
+    return trainer(t.method).summary(t, run.metrics.get("epochs_trained"))
 
 
 def render_report(run: Run, figures: list[str]) -> str:

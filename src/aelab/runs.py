@@ -197,7 +197,7 @@ def load_run(path: str | Path) -> Run:
         raise RunDirError(f"{p}: no such run directory")
     if not (p / CONFIG).exists():
         raise RunDirError(f"{p}: not a run directory ({CONFIG} missing)")
-    cfg = load_config(p / CONFIG)
+    cfg = load_config(p / CONFIG, recorded=True)
     metrics = _checked(p / METRICS, Metrics) if (p / METRICS).exists() else {}
     info = _checked(p / MODEL_INFO, ModelInfo) if (p / MODEL_INFO).exists() else None
     if info is not None and info["kind"] != cfg.model.kind:

@@ -18,13 +18,16 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from .dataset_registry import ENTRIES
 from .errors import ConfigError
 
 from .spec_base import (MAX_SIZE, Activation, AutoencoderSpecBase, LayerSpec, LayerType,  # noqa: F401
                         ModelSpecBase, Strict as _Strict)
 
-DATASET_NAMES = ("digits", "mnist-5k", "mnist", "fashion-mnist", "kmnist", "npz", "idx")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
+from .train_spec import (CHECKPOINT_SECONDS, LEGACY_TRAIN_DEFAULTS, MOVED, OPTIMIZERS,  # noqa: F401
+                         ScheduleName, TrackSpec, TrainBase)
+
+DATASET_NAMES = tuple(ENTRIES)  # aelab.dataset_registry: one entry per data set name
 
 
 class DataSpec(_Strict):
@@ -62,87 +65,6 @@ class DataSpec(_Strict):
             raise ValueError(f"resize must be positive, got {list(self.resize)}")
         if self.labels is not None and (len(set(self.labels)) != len(self.labels) or len(self.labels) < 2):
             raise ValueError(f"labels must be at least two distinct values, got {self.labels}")
-        return self
-
-
-ScheduleName = Literal["none", "step", "exponential", "cosine", "plateau"]
-CHECKPOINT_SECONDS = 10.0  # the default checkpoint policy: bounds lost work and the checkpointing share
-
-
-class TrainSpec(_Strict):
-    """How the model is trained: minibatch gradient descent, a genetic
-    algorithm or an evolution strategy (``method``).  The GA defaults are the
-    GA paper's: copy the best individual into every slot and perturb ``k =
-    mutated_weights`` random weights of each copy by uniform(-1, 1)."""
-
-    method: Literal["gradient", "ga", "es"] = "gradient"
-    optimizer: Literal[OPTIMIZERS] = "adam"
-    lr: float = Field(default=1e-3, gt=0.0)
-    momentum: float = Field(default=0.0, ge=0.0)
-    nesterov: bool = False
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    optimizer_args: dict[str, Union[float, bool, tuple[float, float]]] = Field(default_factory=dict)
-    optimizer_defaults: Literal["torch", "keras"] = "torch"
-    schedule: ScheduleName = "none"
-    schedule_args: dict[str, float] = Field(default_factory=dict)
-    loss: Literal["mse", "mae", "bce"] = "mse"
-    epochs: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=128, ge=1)
-    early_stopping: int | None = Field(default=None, ge=1, description="patience in epochs")
-    min_delta: float = Field(default=0.0, ge=0.0)
-    restore_best: bool = True
-    grad_clip: float | None = Field(default=None, gt=0.0)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
-        default="auto", description="CPU threads for torch: a number, or auto (the CPUs other processes "
-        "leave free; $AELAB_THREADS or --threads when set); aelab.threads")
-    # --- when a run writes its checkpoint (any method; aelab.training.checkpoint.CheckpointPolicy)
-    checkpoint_every: int | None = Field(
-        default=None, ge=1,
-        description="checkpoint after at most this many epochs (GA/ES: generations) since the last one")
-    checkpoint_seconds: float | None = Field(
-        default=None, ge=0.0,
-        description=f"checkpoint once this many seconds have passed since the last one (and after the first "
-                    f"epoch); with neither field set: {CHECKPOINT_SECONDS:g}. Whichever is set, whichever comes "
-                    f"first when both are; always at the end. A killed run replays at most that much work")
-    # --- gradient-free training (method: ga | es)
-    population: int = Field(default=20, ge=2)
-    generations: int = Field(default=1000, ge=1)
-    max_seconds: float | None = Field(default=None, gt=0.0)
-    mutated_weights: int = Field(default=10, ge=1, description="k: genes perturbed per child (uniform)")
-    elitism: int = Field(default=1, ge=0)
-    selection: Literal["best", "tournament", "rank"] = "best"
-    tournament_size: int = Field(default=3, ge=2)
-    crossover: Literal["none", "uniform", "one_point"] = "none"
-    mutation: Literal["uniform", "gaussian"] = "uniform"
-    mutation_rate: float = Field(default=0.01, gt=0.0, le=1.0)
-    sigma: float = Field(default=0.05, gt=0.0, description="gaussian mutation / ES noise scale")
-    adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
-    es: Literal["openai", "snes", "pgpe", "sepcma"] = "openai"
-    fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
-    fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
-    log_every: int = Field(default=10, ge=1, description="generations between history rows")
-    # --- experiment trackers (aelab.training.trackers; docs/reports.md)
-    track: Literal["tensorboard", "mlflow"] | None = Field(
-        default=None, description="log metrics, config and figures to TensorBoard or MLflow")
-    track_uri: str | None = Field(
-        default=None, description="tensorboard: log dir; mlflow: tracking URI (default: inside the run dir)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _checkpoint_policy(cls, data: Any) -> Any:
-        """Neither checkpoint field set: every CHECKPOINT_SECONDS (written
-        out, so config.yaml says what the run did)."""
-        if isinstance(data, dict) and data.get("checkpoint_every") is None \
-                and data.get("checkpoint_seconds") is None:
-            data = {**data, "checkpoint_seconds": CHECKPOINT_SECONDS}
-        return data
-
-    @model_validator(mode="after")
-    def _nesterov(self) -> "TrainSpec":
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
-            raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
         return self
 
 
@@ -223,20 +145,119 @@ def _migrate_model(raw: Any) -> Any:
     return out
 
 
+# ------------------------------------------------------------------ train
+
+
+def _train_method(v: Any) -> str:
+    return v.get("method", "gradient") if isinstance(v, dict) else getattr(v, "method", "gradient")
+
+
+def _train_union():
+    """``train``: the union of every registered method's spec, told apart by
+    ``method`` (default ``gradient``)."""
+    from .training.registry import spec_classes
+    members = tuple(Annotated[cls, Tag(method)] for method, cls in spec_classes().items())
+    return Annotated[Union[members], Discriminator(_train_method)]
+
+
+AnyTrainSpec = _train_union()
+
+
+class TrainSpec:
+    """The ``train`` section as one name for every method: ``TrainSpec(method=
+    "ga", population=8)`` and ``TrainSpec.model_validate({...})`` return the
+    spec of the method ``method`` names (default ``gradient``)."""
+
+    def __new__(cls, **fields):
+        return cls.model_validate(fields)
+
+    @staticmethod
+    def model_validate(data: dict) -> Any:
+        from pydantic import TypeAdapter
+        return TypeAdapter(AnyTrainSpec).validate_python(_migrate_train(data))
+
+
+def _migrate_train(raw: Any) -> Any:
+    """Check ``train.method`` names a method, and drop what a config.yaml of
+    the flat-train era wrote for fields this method does not have (at their
+    old defaults); any other field of another method is one line naming
+    the methods that have it."""
+    from .plugins import owners
+    from .training.registry import methods, spec_classes
+    if not isinstance(raw, dict):
+        return raw
+    method = raw.get("method", "gradient")
+    if not isinstance(method, str) or method not in methods():
+        raise ValueError(f"train.method: {method!r} is not a training method; expected one of "
+                         f"{', '.join(methods())}")
+    fields = spec_classes()[method].model_fields
+    out = {}
+    for key, value in raw.items():
+        if key in fields or key not in LEGACY_TRAIN_DEFAULTS:
+            out[key] = value
+        elif value != LEGACY_TRAIN_DEFAULTS[key]:
+            raise ValueError(f"train.{key}: method {method} has no {key} (methods that have it: "
+                             f"{', '.join(owners(spec_classes(), key))})")
+    return out
+
+
+def _move_sections(data: dict) -> dict:
+    """``train.track`` / ``train.track_uri`` of earlier versions: read as
+    ``track.backend`` / ``track.uri``, said in one line."""
+    train = data.get("train")
+    if not isinstance(train, dict) or not any(k in train for k in MOVED):
+        return data
+    import warnings
+    train, track = dict(train), dict(data.get("track") or {})
+    for old, new in MOVED.items():
+        if old in train:
+            value = train.pop(old)
+            if value is not None:
+                warnings.warn(f"train.{old} is now {new} (read as such; write it there)", stacklevel=4)
+                track.setdefault(new.split(".")[1], value)
+    return {**data, "train": train, **({"track": track} if track else {})}
+
+
+def fit_method(source: dict, out: dict, explicit: set[str], lenient: bool = False) -> dict:
+    """``out`` (``source`` with values set) with the ``train`` fields its
+    method lacks removed where they came from ``source`` while the values
+    switched the method (``configs/x.yaml --set train.method=ga`` drops the
+    file's optimizer), and -- ``lenient``, for studies whose trials mix
+    methods -- where they were set for every trial."""
+    from .training.registry import methods, spec_classes
+    before = _train_method(source.get("train") or {})
+    train = out.get("train")
+    if not isinstance(train, dict):
+        return out
+    after = _train_method(train)
+    if after not in methods() or (after == before and not lenient):
+        return out
+    others = {k for m, cls in spec_classes().items() if m != after for k in cls.model_fields}
+    mine = spec_classes()[after].model_fields
+    drop = {k for k in train if k not in mine and k in others and (lenient or f"train.{k}" not in explicit)}
+    return {**out, "train": {k: v for k, v in train.items() if k not in drop}}
+
+
 class Config(_Strict):
     """A whole experiment: data + model + train + eval."""
 
     name: str | None = None
     data: DataSpec = Field(default_factory=DataSpec)
     model: AnyModelSpec = Field(default_factory=model_spec)
-    train: TrainSpec = Field(default_factory=TrainSpec)
+    train: AnyTrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
+    track: TrackSpec = Field(default_factory=TrackSpec)
 
     @model_validator(mode="before")
     @classmethod
-    def _model_family(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "model" in data:
+    def _plug_ins(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = _move_sections(data)
+        if "model" in data:
             data = {**data, "model": _migrate_model(data["model"])}
+        if "train" in data:
+            data = {**data, "train": _migrate_train(data["train"])}
         return data
 
 
@@ -333,16 +354,22 @@ def _path_str(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not _TYPE_TAG.match(str(part)) and not (previous == "model" and _is_kind(part)):
+        elif not _TYPE_TAG.match(str(part)) and not _is_tag(previous, part):
             out += ("." if out else "") + str(part)
         previous = part
     return out
 
 
-def _is_kind(part) -> bool:
-    """``('model', 'vae', 'beta')``: pydantic names the family's tag in the path."""
-    from .models.family import kinds
-    return part in kinds()
+def _is_tag(section, part) -> bool:
+    """``('model', 'vae', 'beta')``, ``('train', 'ga', 'population')``:
+    pydantic names the union member's tag in the path."""
+    if section == "model":
+        from .models.family import kinds
+        return part in kinds()
+    if section == "train":
+        from .training.registry import methods
+        return part in methods()
+    return False
 
 
 def _message(e: dict) -> str:
@@ -388,19 +415,23 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     """Return a copy of ``raw`` with each ``key=value`` override set in place."""
     out = plain_tree(raw, "config")
+    explicit = set()
     for item in overrides or []:
         parts, value = parse_override(item)
         _set_path(out, parts, value, f"--set {item!r}")
-    return out
+        explicit.add(".".join(parts))
+    return fit_method(raw, out, explicit)
 
 
-def set_values(raw: dict, values: dict[str, Any], label: str = "key") -> dict:
+def set_values(raw: dict, values: dict[str, Any], label: str = "key", lenient: bool = False) -> dict:
     """Return a copy of ``raw`` with each dotted key in ``values`` set to its
-    (already parsed) value, e.g. ``{"model.encoder": [32, 10]}``."""
+    (already parsed) value, e.g. ``{"model.encoder": [32, 10]}``; with
+    ``lenient`` (a study's trial), ``train`` fields its method lacks are
+    dropped (:func:`fit_method`)."""
     out = plain_tree(raw, "config")
     for key, value in values.items():
         _set_path(out, key.split("."), value, f"{label} {key!r}")
-    return out
+    return fit_method(raw, out, set(values), lenient)
 
 
 def _set_path(root: dict, parts: list[str], value: Any, label: str) -> None:
@@ -437,8 +468,11 @@ def _index(node: list, part: str, parts: list[str], label: str) -> int:
     return int(part)
 
 
-def load_config(source: "str | Path | dict | Config", overrides: list[str] | None = None) -> Config:
-    """Build a validated :class:`Config` from a file, a dict or a Config."""
+def load_config(source: "str | Path | dict | Config", overrides: list[str] | None = None,
+                recorded: bool = False) -> Config:
+    """Build a validated :class:`Config` from a file, a dict or a Config.
+    ``recorded``: a run directory's config.yaml, which earlier versions wrote
+    with every method's fields (those the run's method lacks are dropped)."""
     if isinstance(source, Config):
         source = source.model_dump(mode="json")
         label = "config"
@@ -450,6 +484,8 @@ def load_config(source: "str | Path | dict | Config", overrides: list[str] | Non
         label = str(source)
         source = read_mapping(source)
     raw = apply_overrides(source, overrides)
+    if recorded:
+        raw = fit_method({}, raw, set(), lenient=True)
     try:
         return Config.model_validate(raw)
     except ValidationError as e:

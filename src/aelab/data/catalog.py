@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..spec import DATASET_NAMES
 from . import download, registry
 
 
@@ -32,7 +31,7 @@ def list_datasets() -> list[DatasetInfo]:
     """One :class:`DatasetInfo` per data set name a spec accepts.  ``offline``
     is True for embedded sets, user files, and downloads already cached."""
     out = []
-    for name in DATASET_NAMES:
+    for name in registry.ENTRIES:
         e = registry.ENTRIES[name]
         offline = download.is_cached(name) if e.kind == "download" else True
         out.append(DatasetInfo(name, e.shape, e.size, e.source, offline))

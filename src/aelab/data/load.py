@@ -71,9 +71,13 @@ def _mnist5k_arrays() -> tuple[np.ndarray, ...]:
     return _frozen(x.reshape(-1, 1, 28, 28).copy(), y.astype(np.int64))
 
 
+# Embedded (or generated-from-a-seed) data sets: name -> (N, C, H, W) images and labels.
+EMBEDDED = {"digits": _digits_arrays, "mnist-5k": _mnist5k_arrays}
+
+
 def _embedded(name: str) -> RawData:
     """A data set shipped inside a Python package (no split of its own)."""
-    x, y = _digits_arrays() if name == "digits" else _mnist5k_arrays()
+    x, y = EMBEDDED[name]()
     return RawData(x, y, scale=registry.ENTRIES[name].scale)
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from ..updates import adam
+
 OPTIMIZERS = ("normalized", "adam", "sgd")
 
 
@@ -86,12 +88,10 @@ class Adam(RowOptimizer):
         self.m[rows], self.v[rows], self.t[rows] = 0.0, 0.0, 0.0
 
     def step(self, rows, z, grad, error):
-        m = self.beta1 * self.m[rows] + (1 - self.beta1) * grad
-        v = self.beta2 * self.v[rows] + (1 - self.beta2) * grad.pow(2)
         t = self.t[rows] + 1
+        delta, m, v = adam(grad, self.m[rows], self.v[rows], t, self.lr, self.beta1, self.beta2, self.eps)
         self.m[rows], self.v[rows], self.t[rows] = m, v, t
-        m_hat, v_hat = m / (1 - self.beta1 ** t), v / (1 - self.beta2 ** t)
-        return z - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+        return z - delta
 
 
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> RowOptimizer:

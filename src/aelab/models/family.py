@@ -53,6 +53,7 @@ class Family:
     capabilities: frozenset[str] = frozenset()
     metric_names: tuple[str, ...] = ()       # keys its metrics.json may hold (study objectives)
     needs_labels: bool = False               # conditional families and classifiers
+    evolvable: bool = False                  # GA/ES can evolve its weights (one reconstruction, no sampling)
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities

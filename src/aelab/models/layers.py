@@ -9,6 +9,7 @@ deep inside the first forward pass.  Shapes are channels-first: an image is
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch.nn as nn
@@ -151,12 +152,54 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
-BUILDERS = {
-    "dense": build_dense, "conv2d": build_conv2d, "conv-transpose2d": build_conv_transpose2d,
-    "maxpool": build_maxpool, "upsample": build_upsample, "unpool": build_upsample,
-    "flatten": build_flatten, "reshape": build_reshape, "dropout": build_dropout,
-    "batchnorm": build_batchnorm,
+@dataclass(frozen=True)
+class Layer:
+    """One word of the layer vocabulary, with everything that has to know it.
+
+    ``build`` makes the module (and the shape after it); ``modules`` are the
+    torch classes it makes (its activation aside); ``population`` names the
+    rule that runs it for a whole population at once
+    (:data:`aelab.training.population.RULES`); ``mutants`` says how the
+    GA's sparse mutants pass it (:mod:`aelab.training.mutants`):
+    ``weighted`` (a changed weight corrects one unit), ``free`` (no
+    weights: the rows pass through), or None (no sparse rule: a network
+    with it scores its mutants densely)."""
+
+    build: Callable | None
+    modules: tuple[type, ...]
+    population: str
+    mutants: str | None
+
+
+LAYERS: dict[str, Layer] = {
+    "dense": Layer(build_dense, (nn.Linear,), "linear", "weighted"),
+    "conv2d": Layer(build_conv2d, (nn.Conv2d,), "conv2d", "weighted"),
+    "conv-transpose2d": Layer(build_conv_transpose2d, (nn.ConvTranspose2d,), "conv_transpose2d", "weighted"),
+    "maxpool": Layer(build_maxpool, (nn.MaxPool2d,), "per_sample", "free"),
+    "upsample": Layer(build_upsample, (nn.Upsample,), "per_sample", "free"),
+    "unpool": Layer(build_upsample, (nn.Upsample,), "per_sample", "free"),
+    "flatten": Layer(build_flatten, (nn.Flatten,), "flatten", "free"),
+    "reshape": Layer(build_reshape, (nn.Unflatten, Reshape), "reshape", "free"),
+    "dropout": Layer(build_dropout, (nn.Dropout,), "elementwise", "free"),  # populations score in eval mode
+    "batchnorm": Layer(build_batchnorm, (nn.BatchNorm1d, nn.BatchNorm2d), "batchnorm", None),
 }
+# What the mirrored decoder makes beyond the vocabulary (aelab.models.mirror):
+# the inverse of an upsampling, a max pool to the mirrored layer's size.
+MIRROR_LAYERS: dict[str, Layer] = {
+    "pool-to-size": Layer(None, (nn.AdaptiveMaxPool2d,), "per_sample", "free"),
+}
+# What the activations make: elementwise, so one call covers every individual.
+ACTIVATION_LAYERS: dict[str, Layer] = {
+    name: Layer(None, (type(activation(name)),), "per_sample" if name == "softmax" else "elementwise",
+                None if name == "softmax" else "free")
+    for name in ACTIVATIONS}
+BUILDERS = {name: layer.build for name, layer in LAYERS.items()}
+
+
+def module_rules() -> dict[type, Layer]:
+    """Every torch class the vocabulary makes -> its entry (population and mutants read this)."""
+    every = (*LAYERS.values(), *MIRROR_LAYERS.values(), *ACTIVATION_LAYERS.values())
+    return {cls: layer for layer in every for cls in layer.modules}
 
 
 def layer_activation(spec: LayerSpec, default: str) -> str:

@@ -33,7 +33,7 @@ from ..errors import AelabError
 from ..evaluation import eval_split, predict
 from ..runs import load_model, load_run
 from .results import Group, TrialRow, groups
-from .runner import StudyContext
+from .context import StudyContext
 from .space import label_of, short_key
 
 MAX_CONFIGS = 12  # rows / panels of the model figures: more would be unreadable
@@ -59,7 +59,7 @@ def study_figures(study_dir: Path, rows: list[TrialRow], ctx: StudyContext, best
         return []
     folder = Path(study_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = _bar_charts(folder, rows, ctx) if ctx.architecture is None else []
+    paths = _bar_charts(folder, rows, ctx) if not ctx.proposer.many else []
     outputs = _model_outputs(Path(study_dir), _shown(groups(rows), ctx))
     if outputs:
         paths.append(_reconstructions(folder, outputs))
@@ -101,7 +101,7 @@ def _shown(gs: list[Group], ctx: StudyContext) -> list[Group]:
     """The configurations drawn side by side: in file order, or for an
     architecture study (hundreds of them) the best by the first objective."""
     gs = [g for g in gs if g.runs]
-    if ctx.architecture is None:
+    if not ctx.proposer.many:
         return gs[:MAX_CONFIGS]
     metric, direction = next(iter(ctx.objectives.items()))
     sign = 1.0 if direction == "min" else -1.0

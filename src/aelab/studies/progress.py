@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial, TrialState
 
 from ..progress import Reporter, clock, duration, live_row
-from .runner import StudyContext, counted, superseded
+from .context import StudyContext, counted, superseded
 
 POLL_SECONDS = 1.0
 

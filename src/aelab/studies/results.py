@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from .runner import StudyContext, counted
+from .context import StudyContext, counted
 from .space import label_of
 
 SUMMARY_METRICS = ("recon_mse", "recon_mae", "elbo", "silhouette", "nmi", "ari", "cluster_acc", "knn_acc",
@@ -46,8 +46,8 @@ def trial_rows(study: optuna.Study, ctx: StudyContext) -> list[TrialRow]:
         if t.state not in (TrialState.COMPLETE, TrialState.FAIL):
             continue
         values = {p.key: p.decode(t.params[p.key]) for p in ctx.params if p.key in t.params}
-        if ctx.architecture is not None:
-            values = {"architecture": t.user_attrs.get("config", "(not proposed)"), **values}
+        if ctx.proposer.label_column:
+            values = {ctx.proposer.label_column: t.user_attrs.get("config", "(not proposed)"), **values}
         rows.append(TrialRow(
             number=t.number, state="complete" if t.state == TrialState.COMPLETE else "failed",
             values=values, config=t.user_attrs.get("config") or label_of(values), per_seed=t.user_attrs.get("per_seed", []),
@@ -86,7 +86,8 @@ def results_csv(rows: list[TrialRow], ctx: StudyContext) -> str:
 def value_keys(ctx: StudyContext) -> list[str]:
     """The columns that say what a trial trained: the searched fields, and the
     architecture in an architecture study."""
-    return (["architecture"] if ctx.architecture is not None else []) + [p.key for p in ctx.params]
+    column = ctx.proposer.label_column
+    return ([column] if column else []) + [p.key for p in ctx.params]
 
 
 def _std(vals: list[float]) -> float:

@@ -32,9 +32,12 @@ from ..shipped import resolve
 from ..spec import apply_overrides
 from .results import TrialRow, summary_md, results_csv, trial_rows
 from .executors import Executor, LocalExecutor, run_workers, warm_up  # noqa: F401 (re-exported)
-from .runner import StudyContext, create_or_load, fingerprint
+from .context import StudyContext
+from .proposer import Proposer
+from .runner import create_or_load, fingerprint
 from .space import check_space, parse_space
 from .architecture.checks import check_architecture
+from .architecture.proposer import ArchitectureProposer
 from .spec import StudySpec, load_study_spec, _base_mapping
 from .storage import check_storage_url, safe_url
 from .strategies import get_strategy
@@ -71,14 +74,14 @@ def prepare(source, out: str | Path | None = None, storage: str | None = None,
     study_dir = Path(out) if out else Path("runs") / f"study-{name}"
     dump = {"space": spec.model_dump(mode="json")["space"], "objectives": spec.objectives,
             "strategy": spec.strategy, "repeats": spec.repeats, "seed": spec.seed, "base": base}
-    shape = None
+    proposer = Proposer()
     if spec.architecture is not None:
         dump["architecture"] = spec.architecture.model_dump(mode="json")
-        shape = check_architecture(spec, base, budget, label)
+        proposer = ArchitectureProposer(spec.architecture, check_architecture(spec, base, budget, label))
     return StudyContext(name=name, study_dir=study_dir, storage_url=storage, base=base, params=params,
                         objectives=dict(spec.objectives), repeats=spec.repeats, strategy=spec.strategy,
                         seed=spec.seed, budget=budget, fingerprint=fingerprint(dump),
-                        extra={"spec": spec}, architecture=spec.architecture, input_shape=shape)
+                        proposer=proposer, spec=spec)
 
 
 def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
@@ -88,10 +91,7 @@ def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
     write_text(ctx.study_dir / "results.csv", results_csv(rows, ctx))
     write_text(ctx.study_dir / "summary.md", summary_md(rows, ctx, best))
     from .figures import study_figures
-    figures = study_figures(ctx.study_dir, rows, ctx, best)
-    if ctx.architecture is not None:
-        from .architecture.outputs import architecture_outputs
-        figures += architecture_outputs(ctx, study)
+    figures = study_figures(ctx.study_dir, rows, ctx, best) + ctx.proposer.outputs(ctx, study)
     return StudyResult(ctx.study_dir, ctx.name, rows, best, figures, ctx)
 
 
@@ -155,7 +155,7 @@ def _watching(study: optuna.Study, ctx: StudyContext, progress):
 
 
 def _write_study_file(ctx: StudyContext) -> None:
-    spec: StudySpec = ctx.extra["spec"]
+    spec: StudySpec = ctx.spec
     data = spec.model_dump(mode="json", exclude_none=True)
     data.update(name=ctx.name, base=ctx.base, set=[])
     write_text(ctx.study_dir / "study.yaml", yaml.safe_dump(data, sort_keys=False))

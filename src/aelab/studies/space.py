@@ -114,7 +114,7 @@ def check_space(params: list[Param], base: dict, label: str) -> None:
     for p in params:
         for value in p.probes():
             try:
-                load_config(set_values(base, fields(p.key, value), "space"))
+                load_config(set_values(base, fields(p.key, value), "space", lenient=True))
             except ConfigError as e:
                 raise ConfigError(f"{label}: space.{p.key}: {str(e).split(': ', 1)[-1]}") from None
 
@@ -124,7 +124,7 @@ def config_for(base: dict, params: list[Param], values: dict[str, Any]) -> Confi
     chosen: dict[str, Any] = {}
     for p in params:
         chosen |= fields(p.key, values[p.key])
-    return load_config(set_values(base, chosen, "space"))
+    return load_config(set_values(base, chosen, "space", lenient=True))
 
 
 def grid_points(params: list[Param]) -> list[dict[str, Any]]:

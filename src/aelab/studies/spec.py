@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..errors import ConfigError
 from ..shipped import resolve
-from ..spec import Config, format_validation_error, load_config, read_mapping
+from ..spec import Config, apply_overrides, format_validation_error, load_config, read_mapping, set_values
 from .architecture.space import ArchitectureSpec
 
 STRATEGIES = ("grid", "random", "tpe", "nsga2", "article-rule", "aging-evolution")
@@ -99,9 +99,41 @@ def load_study_spec(source: "str | Path | dict") -> tuple[StudySpec, Config, Pat
     if not spec.space and spec.architecture is None:
         raise ConfigError(f"{label}: space: is empty; name at least one config field to vary "
                           f"(or declare an architecture: space)")
-    cfg = load_config(base, spec.set)
+    _check_methods(spec, apply_overrides(base, spec.set), label)
+    cfg = load_config(set_values(apply_overrides(base, spec.set), {}, lenient=True))
     _check_objectives(spec, cfg, label)
     return spec, cfg, folder
+
+
+def _methods(spec: StudySpec, base: dict) -> set[str]:
+    """The ``train.method`` values the study's trials use."""
+    for key, values in spec.space.items():
+        names = [k.strip() for k in key.split(",")]
+        if "train.method" in names and isinstance(values, list):
+            i = names.index("train.method")
+            picked = [v if len(names) == 1 else (v[i] if isinstance(v, list) and len(v) > i else None)
+                      for v in values]
+            return {v for v in picked if isinstance(v, str)}
+    train = base.get("train")
+    return {train.get("method", "gradient") if isinstance(train, dict) else "gradient"}
+
+
+def _check_methods(spec: StudySpec, base: dict, label: str) -> None:
+    """A study whose trials mix methods sets each ``train`` field only in
+    the trials whose method has it; a field that none of them has is one
+    line (a typo, or a GA field in a gradient study)."""
+    from ..plugins import owners
+    from ..training.registry import spec_classes
+    specs = spec_classes()
+    used = {m for m in _methods(spec, base) if m in specs}
+    keys = [item.split("=", 1)[0].strip() for item in spec.set]
+    keys += [k.strip() for key in spec.space for k in key.split(",")]
+    for key in keys:
+        parts = key.split(".")
+        if len(parts) == 2 and parts[0] == "train" and parts[1] != "method" and used:
+            if not any(parts[1] in specs[m].model_fields for m in used) and owners(specs, parts[1]):
+                raise ConfigError(f"{label}: {key}: no trial's method ({', '.join(sorted(used))}) has "
+                                  f"{parts[1]} (methods that have it: {', '.join(owners(specs, parts[1]))})")
 
 
 def _base_mapping(spec: StudySpec, folder: Path, label: str) -> dict:

@@ -37,13 +37,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.layers import Reshape
+from ..models.layers import module_rules
 from . import subpixel
 
 Tensor = torch.Tensor
-WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
-_FREE = (Reshape, nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Tanh,
-         nn.Sigmoid, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+WEIGHTED = tuple(cls for cls, layer in module_rules().items() if layer.mutants == "weighted")
+_FREE = tuple(cls for cls, layer in module_rules().items() if layer.mutants == "free")
 
 
 @dataclass

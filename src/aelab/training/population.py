@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..models.autoencoder import Autoencoder
-from ..models.layers import Reshape
+from ..models.layers import Reshape, module_rules
 from . import mutants, subpixel
 
 Tensor = torch.Tensor
@@ -153,8 +153,9 @@ class Population:
         if len(step) == 2:
             return _upsample_conv_transpose(self, *step, P, h)
         layer = _LAYERS.get(type(step[0]))
-        if layer is None:
-            return _per_sample(step[0], h)
+        if layer is None:  # not from the vocabulary: nothing says how P individuals run it
+            raise ConfigError(f"train.method: layer {type(step[0]).__name__} has no batched population rule "
+                              f"(aelab.models.layers.LAYERS)")
         return layer(self, step[0], P, h)
 
     @torch.no_grad()
@@ -333,17 +334,15 @@ def _elementwise(pop: Population, m: nn.Module, P: Tensor, h: Tensor) -> Tensor:
     return h if isinstance(m, (nn.Identity, nn.Dropout)) else m(h)
 
 
-_LAYERS = {
-    nn.Linear: _linear, nn.Conv2d: _conv2d, nn.ConvTranspose2d: _conv_transpose2d,
-    nn.BatchNorm1d: _batchnorm, nn.BatchNorm2d: _batchnorm, Reshape: _reshape, nn.Unflatten: _reshape,
-    nn.Flatten: _flatten, nn.Identity: _elementwise, nn.Dropout: _elementwise, nn.ReLU: _elementwise,
-    nn.LeakyReLU: _elementwise, nn.ELU: _elementwise, nn.GELU: _elementwise, nn.Tanh: _elementwise,
-    nn.Sigmoid: _elementwise,
+RULES = {  # Layer.population -> how P individuals run the layer at once
+    "linear": _linear, "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "batchnorm": _batchnorm,
+    "reshape": _reshape, "flatten": _flatten, "elementwise": _elementwise,
+    "per_sample": lambda pop, m, P, h: _per_sample(m, h),
 }
-
-
+_LAYERS = {cls: RULES[layer.population] for cls, layer in module_rules().items()}
 # layers whose batched output is always a new tensor (scratch we may overwrite)
-_FRESH = {nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm1d, nn.BatchNorm2d}
+_FRESH = {cls for cls, layer in module_rules().items() if layer.population in ("linear", "conv2d",
+                                                                               "conv_transpose2d", "batchnorm")}
 _INPLACE = {  # in-place twins of activation layers, for scratch tensors only
     nn.ReLU: lambda m, h: h.relu_(), nn.Sigmoid: lambda m, h: h.sigmoid_(), nn.Tanh: lambda m, h: h.tanh_(),
     nn.LeakyReLU: lambda m, h: F.leaky_relu_(h, m.negative_slope), nn.ELU: lambda m, h: F.elu_(h, m.alpha),

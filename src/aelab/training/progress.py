@@ -72,11 +72,11 @@ class ProgressCallback(Callback):
         self.progress: Progress | None = None
 
     def on_train_start(self, trainer) -> None:
+        from .registry import trainer as method_of
         spec = trainer.spec
-        evolution = spec.method != "gradient"
-        total = spec.generations if evolution else spec.epochs
-        unit, self.loss_name = ("generation", spec.fitness) if evolution else ("epoch", "loss")
-        limit = getattr(spec, "max_seconds", None) if evolution else None
+        method = method_of(spec.method)
+        total, unit, limit = method.budget(spec), method.unit, method.time_budget(spec)
+        self.loss_name = method.loss_name(spec)
         if limit is not None:
             limit -= getattr(trainer, "elapsed", 0.0)  # a resumed run keeps its time budget
         console = self.console or Console(stderr=True)

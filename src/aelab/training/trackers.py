@@ -1,4 +1,4 @@
-"""Experiment trackers: ``train.track: tensorboard | mlflow``.
+"""Experiment trackers: ``track.backend: tensorboard | mlflow``.
 
 A tracker is a trainer callback: it logs the resolved config when training
 starts, every numeric column of each new ``history.csv`` row as a metric at
@@ -10,7 +10,7 @@ one line naming the extra.  Defaults keep everything inside the run
 directory: TensorBoard event files in ``RUN_DIR/tensorboard/``, MLflow in a
 SQLite store ``RUN_DIR/mlflow.db`` with artifacts in ``RUN_DIR/mlartifacts/``
 (MLflow >= 3.7 refuses its old ``./mlruns`` file store unless
-``MLFLOW_ALLOW_FILE_STORE=true``).  ``train.track_uri`` points elsewhere: a
+``MLFLOW_ALLOW_FILE_STORE=true``).  ``track.uri`` points elsewhere: a
 log directory for TensorBoard, any tracking URI for MLflow.
 """
 from __future__ import annotations
@@ -36,17 +36,17 @@ def require(module: str, extra: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"train.track: {extra} needs the optional dependency {module!r}; "
+        raise ConfigError(f"track.backend: {extra} needs the optional dependency {module!r}; "
                           f"install it with: pip install 'aelab[{extra}]'") from None
 
 
 def make_trackers(cfg: Config, run_dir: Path) -> list["Tracker"]:
-    """The tracker ``cfg.train.track`` asks for (none by default).  Checks the
+    """The tracker ``cfg.track.backend`` asks for (none by default).  Checks the
     extra is installed, so a missing one fails before anything is written."""
-    if cfg.train.track == "tensorboard":
+    if cfg.track.backend == "tensorboard":
         require("tensorboard", "tensorboard")
         return [TensorBoardTracker(cfg, run_dir)]
-    if cfg.train.track == "mlflow":
+    if cfg.track.backend == "mlflow":
         require("mlflow", "mlflow")
         return [MLflowTracker(cfg, run_dir)]
     return []
@@ -119,7 +119,7 @@ class TensorBoardTracker(Tracker):
 
     def open(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
-        self.log_dir = Path(self.cfg.train.track_uri) if self.cfg.train.track_uri else self.run_dir / TB_DIR
+        self.log_dir = Path(self.cfg.track.uri) if self.cfg.track.uri else self.run_dir / TB_DIR
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
 
     def log_config(self, text: str) -> None:
@@ -149,8 +149,8 @@ class MLflowTracker(Tracker):
 
     def open(self) -> None:
         from mlflow.tracking import MlflowClient
-        default = self.cfg.train.track_uri is None
-        self.uri = self.cfg.train.track_uri or f"sqlite:///{(self.run_dir / MLFLOW_DB).resolve()}"
+        default = self.cfg.track.uri is None
+        self.uri = self.cfg.track.uri or f"sqlite:///{(self.run_dir / MLFLOW_DB).resolve()}"
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id = self._resumed_run_id() or self._new_run(default)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from ..runner import counted
+from ..context import counted
 from .space import Architecture
 
 

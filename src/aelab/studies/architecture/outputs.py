@@ -89,7 +89,7 @@ def evolution_md(history: list[Member], ctx) -> str:
     duplicates = sum("duplicate_of" in m.attrs for m in history)
     skipped = [(m, s) for m in history for s in m.attrs.get("skipped", [])]
     lines = [f"# Architecture study `{ctx.name}`", "",
-             f"Strategy **{ctx.strategy}**, population {ctx.architecture.population}, objective(s) "
+             f"Strategy **{ctx.strategy}**, population {ctx.proposer.spec.population}, objective(s) "
              + ", ".join(f"`{k}` ({v})" for k, v in ctx.objectives.items()) + ". "
              f"{len(history)} architectures evaluated, {distinct} distinct (trained); "
              f"{duplicates} were already evaluated and reused their runs; "

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 
-from ..runner import recover_dead
+from ..context import recover_dead
 from ...outdir import file_lock
 from ..trial import TrialFailed
 from .history import Member, fitness, key, members, pareto_ranks

@@ -20,9 +20,8 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ..spec import TrainSpec
-from .population import Population, check_finite
+from ...errors import ConfigError
+from ..population import Population, check_finite
 
 Tensor = torch.Tensor
 
@@ -56,7 +55,7 @@ class SepCMA:
     """sep-CMA-ES over the flat weight vector; ``train.sigma`` is the initial
     step size, ``train.population`` is lambda (at least 4, so that mu >= 2)."""
 
-    def __init__(self, spec: TrainSpec, pop: Population, theta0: Tensor, gen: torch.Generator):
+    def __init__(self, spec, pop: Population, theta0: Tensor, gen: torch.Generator):
         if spec.population < 4:
             raise ConfigError(f"train.population: sep-CMA-ES recombines the best half and needs at "
                               f"least 4 individuals, got {spec.population}")

@@ -25,29 +25,21 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
-from ..spec import TrainSpec
-from . import operators as op
-from .population import Population, check_finite
+from ...errors import ConfigError
+from .. import operators as op
+from ..population import Population, check_finite
+from ...updates import CLIPUP_MOMENTUM as MOMENTUM, clipup  # noqa: F401 (MOMENTUM: its documented value)
 
 Tensor = torch.Tensor
-MOMENTUM = 0.9          # ClipUp's recommended momentum
 STDEV_LR = 0.1          # stdev learning rate (the value EvoTorch's examples use)
 STDEV_MAX_CHANGE = 0.2  # at most 20% change of each sigma per generation
-
-
-def clipup(velocity: Tensor, grad: Tensor, step: float, max_speed: float, momentum: float = MOMENTUM) -> Tensor:
-    """ClipUp's new velocity: ``momentum * v + step * g / |g|``, clipped to ``max_speed``."""
-    g = grad / grad.norm().clamp_min(1e-30)
-    v = momentum * velocity + step * g
-    return v * (max_speed / v.norm().clamp_min(max_speed))  # unchanged when |v| <= max_speed
 
 
 class PGPE:
     """Symmetric-sampling PGPE with ClipUp; ``train.sigma`` is the initial
     standard deviation, ``train.lr`` ClipUp's step size."""
 
-    def __init__(self, spec: TrainSpec, pop: Population, theta0: Tensor, gen: torch.Generator):
+    def __init__(self, spec, pop: Population, theta0: Tensor, gen: torch.Generator):
         if spec.population % 2:
             raise ConfigError(f"train.population: PGPE samples symmetric pairs and needs an even "
                               f"population, got {spec.population}")

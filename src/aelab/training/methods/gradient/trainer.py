@@ -1,0 +1,36 @@
+"""``method: gradient``: minibatch gradient descent on the family's objective
+(:class:`aelab.training.gradient.GradientTrainer`)."""
+from __future__ import annotations
+
+from ...callbacks import CheckpointCallback
+from ...checkpoint import restore_checkpoint
+from ...gradient import GradientTrainer
+from ...objectives import make_objective
+from ...registry import Trainer
+
+
+class Gradient(Trainer):
+    method = "gradient"
+    description = "minibatch gradient descent with a torch optimizer (sgd, adam, rmsprop, ...)"
+
+    def make(self, model, cfg, callbacks):
+        return GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)
+
+    def restore(self, runner, path):
+        restore_checkpoint(path, runner)
+
+    def checkpoint_callback(self, spec, path):
+        return CheckpointCallback(path, every=spec.checkpoint_every, seconds=spec.checkpoint_seconds)
+
+    def budget(self, spec):
+        return spec.epochs
+
+    def copies(self, spec):
+        return 5  # weights, gradients, two optimizer moments, the best weights kept for restore_best
+
+    def summary(self, spec, done):
+        return (f"{spec.optimizer} lr {spec.lr:g}, batch {spec.batch_size}, {self.progress(spec, done)}, "
+                f"loss {spec.loss}, seed {spec.seed}")
+
+
+TRAINER = Gradient()

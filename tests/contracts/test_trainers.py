@@ -1,0 +1,131 @@
+"""The contract every trainer keeps: a method joins by being registered
+(``METHODS`` below is the registry) and each check runs for it.
+
+It declares itself (method, one-line description, its unit of work), its
+config carries only its own fields, it learns a tiny problem, it resumes
+bit-exactly after SIGKILL, it never keeps a non-finite value in its state
+(a run whose loss stops being finite ends ``diverged``), and it says in one
+line what it trained.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import aelab
+from aelab.pipeline import build, tensors
+from aelab.data import load_dataset
+from aelab.spec import dump_config, load_config
+from aelab.training.checkpoint import read_tensors_and_state
+from aelab.training.registry import methods, spec_classes, trainer
+from conftest import TINY
+from test_training import assert_same_weights, stable
+
+METHODS = methods()
+
+# A budget of about a second for each method on TINY's 64-16-2 autoencoder.
+BUDGET = {"gradient": {"epochs": 4, "optimizer": "adam", "lr": 0.01, "batch_size": 64},
+          "ga": {"generations": 40, "population": 8, "log_every": 5},
+          "es": {"generations": 40, "population": 8, "log_every": 5, "lr": 0.05}}
+
+
+def config(method: str, **fields) -> dict:
+    cfg = copy.deepcopy(TINY)
+    cfg["model"] = {"kind": "ae", "encoder": [16], "latent_dim": 2}
+    cfg["train"] = {"method": method, "seed": 0, **BUDGET.get(method, {}), **fields}
+    return cfg
+
+
+def test_every_method_declares_itself():
+    assert {"gradient", "ga", "es"} <= set(METHODS)
+    for m in METHODS:
+        t = trainer(m)
+        assert t.method == m and t.description and "\n" not in t.description and t.unit
+        assert spec_classes()[m].model_fields["method"].default == m
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_config_yaml_holds_only_the_methods_fields(method):
+    written = yaml.safe_load(dump_config(load_config(config(method))))["train"]
+    assert set(written) == set(spec_classes()[method].model_fields)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_learns_a_tiny_problem(method, tmp_path):
+    run = aelab.train(config(method), out=tmp_path / "run")
+    first, last = run.history[0]["train_loss"], run.history[-1]["train_loss"]
+    assert run.status == "completed" and last < first, (first, last)
+    assert run.metrics["epochs_trained"] == trainer(method).budget(run.config.train)
+
+
+KILLER = r"""
+import json, os, signal, sys
+import torch
+torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
+import aelab.training.callbacks as cb
+original = cb.HistoryCallback.on_epoch_end
+def on_epoch_end(self, trainer):
+    original(self, trainer)
+    if len(trainer.state.history) == int(sys.argv[3]):  # past a checkpoint, before the next
+        os.kill(os.getpid(), signal.SIGKILL)
+cb.HistoryCallback.on_epoch_end = on_epoch_end
+import aelab
+aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_resumes_bit_exactly_after_sigkill(method, tmp_path):
+    unit = trainer(method).unit
+    every = 2 if unit == "epoch" else 10  # a checkpoint every 2 history rows
+    cfg = config(method, checkpoint_every=every)
+    killed = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), "3"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not (killed / "metrics.json").exists()
+    resumed = aelab.train(resume=killed)
+    straight = aelab.train(cfg, out=tmp_path / "straight")
+    assert resumed.status == straight.status == "completed"
+    assert_same_weights(resumed.path, straight.path)
+    assert stable(resumed.metrics) == stable(straight.metrics)
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(resumed.history) == drop(straight.history)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_never_keeps_a_non_finite_value_in_its_state(method, tmp_path):
+    """Data that overflows every loss: the run either ends ``diverged`` (and
+    says so) or keeps only finite numbers in the state it checkpoints."""
+    cfg = load_config(config(method))
+    data = load_dataset(cfg.data)
+    model = build(cfg, data, torch.device("cpu"), warn=False)
+    t = trainer(method)
+    runner = t.make(model, cfg, [])
+    x, y, xv, yv = tensors(data, runner.device)
+    x = x.clone()
+    x[: len(x) // 2] = 3e38  # squared: inf
+    state = runner.fit(x, y, xv, yv)
+    t.checkpoint_callback(cfg.train, tmp_path / "ck.safetensors").save(runner)
+    saved, _ = read_tensors_and_state(tmp_path / "ck.safetensors")
+    finite = all(torch.isfinite(v).all() for k, v in saved.items() if v.is_floating_point())
+    assert state.status == "diverged" or finite, state.status
+    assert all(math.isfinite(p.detach().abs().sum()) for p in model.parameters()) or state.status == "diverged"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_says_in_one_line_what_it_trained(method, tmp_path):
+    run = aelab.train(config(method), out=tmp_path / "run")
+    line = trainer(method).summary(run.config.train, run.metrics["epochs_trained"])
+    total = trainer(method).budget(run.config.train)
+    assert "\n" not in line and f"{total}/{total} {trainer(method).unit}s" in line
+    assert line in (run.path / "report.md").read_text()
+    assert (method == "gradient") == ("epochs" in line)
