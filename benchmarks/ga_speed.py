@@ -18,7 +18,7 @@ with copies of it, each with k = 10 random weights perturbed by an added
 uniform(-1, 1) number.  Fitness is the mean absolute error (MAE) of the
 reconstruction; PyGAD maximizes, so its fitness function returns 1 / MAE.
 
-* aelab: ``aelab.training.evolution.GA`` built from the case's TrainSpec
+* aelab: ``aelab.training.strategies.ga.GA`` built from the case's TrainSpec
   (``method: ga``, ``selection: best``, ``elitism: 1``, ``mutation: uniform``,
   ``mutated_weights: 10``), ``GA.step`` called in a loop.  One untimed
   warm-up generation, then at least ``--aelab-seconds`` (and at least as many
@@ -73,7 +73,7 @@ import torch
 
 from aelab import load_config, load_dataset
 from aelab.api import build, tensors
-from aelab.training.evolution import GA
+from aelab.training.strategies.ga import GA
 from aelab.training.population import Population
 
 try:

@@ -70,7 +70,7 @@ def test_spec_default_and_whichever_is_set():
 
 
 def trainer(epochs: int, method: str = "gradient", status: str = "running"):
-    spec = SimpleNamespace(method=method, epochs=epochs, generations=epochs)
+    spec = TrainSpec(method=method, **({"epochs": epochs} if method == "gradient" else {"generations": epochs}))
     return SimpleNamespace(spec=spec, state=SimpleNamespace(epoch=0, status=status))
 
 

@@ -16,7 +16,6 @@ import aelab
 from aelab.data import download, registry
 from aelab.models import build_model, count_parameters
 from aelab.runs import CONFIG
-from aelab.training.registry import trainer
 from aelab.spec import dump_config, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -103,7 +102,7 @@ def test_config_trains_one_epoch(path, tmp_path, no_network):
     assert math.isfinite(run.metrics["train_loss"])
     # only the overridden keys changed; the architecture is the config's
     assert run.config.model == original.model and run.config.data == original.data
-    assert trainer(run.config.train.method).budget(run.config.train) == 1 and run.config.eval.figures is False
+    assert run.config.train.budget == 1 and run.config.eval.figures is False
     assert load_config(tmp_path / "run" / CONFIG) == run.config
     shape = tuple(run.model_info["input_shape"])
     assert run.metrics["parameters"] == count_parameters(build_model(original.model, shape, 10))

@@ -472,3 +472,29 @@ def test_an_interruption_before_anything_resumable_undoes_the_directory(tmp_path
     assert interrupts.report() == 130
     assert capsys.readouterr().err.strip() == "interrupted (SIGINT): resume with X"
     interrupts._state.update(hint=None, reported=False)
+
+
+# ------------------------------------------------------------------ start-up
+
+HEAVY = ("torch", "numpy", "sklearn", "matplotlib", "optuna")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    return aelab.train(copy.deepcopy(TINY), out=tmp_path_factory.mktemp("startup") / "run").path
+
+
+@pytest.mark.parametrize("args", [["--help"], ["datasets"], ["show", "RUN"], ["configs"],
+                                  ["train", "CONFIG", "--set", "train.epochz=3"]])
+def test_the_commands_that_answer_at_once_import_nothing_heavy(args, finished_run, cfg_file):
+    """Under a second of CPU (benchmarks/startup.py measures it) holds only
+    while these commands leave torch, numpy, scikit-learn, matplotlib and
+    Optuna unimported: a plug-in's description or summary that needs one
+    (a family's ``describe``, a trainer's summary) shows up here."""
+    args = [str(finished_run) if a == "RUN" else str(cfg_file) if a == "CONFIG" else a for a in args]
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                           "import sys; sys.argv[0] = 'aelab'; from aelab.__main__ import main; main()", *args],
+                          capture_output=True, text=True, timeout=120)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not [m for m in HEAVY if m in imported], [m for m in HEAVY if m in imported]
+    assert proc.returncode in (0, 2), proc.stderr[-500:]

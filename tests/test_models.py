@@ -514,3 +514,22 @@ def test_gradients_reach_every_parameter():
     value.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert missing == []
+
+
+@pytest.mark.parametrize("name, shape, total", [
+    ("digits-ae", (1, 8, 8), -4.649338982388144), ("mnist-hidden3", (1, 28, 28), 0.10818186524397788),
+    ("ga-conv-ae", (1, 28, 28), -1.2583743018185487), ("mnist-vae", (1, 28, 28), 4.5847049638144135),
+    ("lso-vae-latent5", (1, 14, 14), -5.16018321132583), ("mnist14-classifier", (1, 14, 14), 12.971644687026583),
+])
+def test_a_seed_builds_the_network_earlier_versions_built(name, shape, total):
+    """The sum of every initial weight under ``train.seed``, as aelab at
+    commit e9ac540 (before families were plug-ins) built it: the modules
+    are made in the same order, so every shipped study's table still
+    reproduces."""
+    import torch
+    from aelab.models.build import build_model
+    from aelab.spec import load_config
+    cfg = load_config(name)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, shape, 10)
+    assert sum(float(p.detach().double().sum()) for p in model.parameters()) == pytest.approx(total, rel=1e-12)

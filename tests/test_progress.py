@@ -176,8 +176,9 @@ def test_bar_status_reads_naturally():
 
 
 def _trainer(method="gradient", **spec):
-    spec = {"method": method, "epochs": 3, "generations": 100, "fitness": "mae", "max_seconds": None, **spec}
-    return SimpleNamespace(spec=SimpleNamespace(**spec), elapsed=0.0,
+    from aelab.spec import TrainSpec
+    budget = {"epochs": 3} if method == "gradient" else {"generations": 100, "fitness": "mae"}
+    return SimpleNamespace(spec=TrainSpec(method=method, **budget, **spec), elapsed=0.0,
                            state=SimpleNamespace(epoch=0, history=[], stopped_early=False, status="running"))
 
 
@@ -205,7 +206,6 @@ def test_the_bar_names_the_whole_run_and_its_unit(width):
     buf = io.StringIO()
     cb = ProgressCallback("runs/ga", Console(file=buf, width=width))
     trainer = _trainer("ga")
-    trainer.spec.epochs = None
     _train(cb, trainer, [(50, {"train_loss": 0.1, "val_loss": 0.2, "epoch": 50})])
     assert "generation 50/100  mae 0.1  val 0.2" in buf.getvalue()
 

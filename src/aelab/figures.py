@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .data import Dataset
@@ -19,19 +18,16 @@ from .evaluation import eval_split, predict
 
 
 def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: list[dict],
-                device, seed: int = 0, stages: list | None = None, kind: str | None = None) -> list[Path]:
+                device, seed: int = 0, stages: list | None = None, kind: str | None = None,
+                method: str = "gradient") -> list[Path]:
     """Render the run's figures into ``folder``; returns the written paths:
-    the loss (or fitness) curves of every run, then the figures of the
-    model's family (``kind``, default ``model.kind``).  ``stages``
-    (gradient-free runs): (generation, best vector) snapshots."""
-    from . import plots
+    the trainer's own (``method``: loss curves; fitness curve and, given
+    ``stages``, the stages of evolution), then the figures of the model's
+    family (``kind``, default ``model.kind``)."""
     from .models.family import family
+    from .training.registry import trainer
     folder.mkdir(parents=True, exist_ok=True)
-    if stages:
-        paths = [plots.save_fitness_curve(history, folder / "fitness.png", title="Fitness per generation"),
-                 _stages_strip(folder, model, data, stages, device)]
-    else:
-        paths = [plots.save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
+    paths = trainer(method).figures(folder, model, data, history, device, stages)
     return paths + family(kind or model.kind).figures(folder, model, data, device, seed)
 
 
@@ -44,19 +40,6 @@ def autoencoder_figures(folder: Path, model, data: Dataset, device) -> list[Path
                                        title=f"Originals (top) and reconstructions ({split} split)"),
             plots.save_latent_scatter(out["z"], y, folder / "latent_scatter.png",
                                       title=f"Latent codes ({split} split)")]
-
-
-def _stages_strip(folder: Path, model, data: Dataset, stages: list, device) -> Path:
-    """The GA paper's "stages of evolution": the best individual's outputs
-    on (up to 10) training images at evenly spaced generations."""
-    from . import plots
-    from .training.population import Population
-    idx = np.unique(data.y_train, return_index=True)[1][:10] if data.y_train is not None else np.arange(10)
-    pick = data.x_train[np.sort(idx)[:10]]
-    x = torch.as_tensor(pick, device=device)
-    outs = Population(model).reconstruct(torch.stack([v for _, v in stages]), x).cpu().numpy()
-    rows = [("target", pick)] + [(f"gen {g}", o) for (g, _), o in zip(stages, outs)]
-    return plots.save_reconstruction_rows(rows, folder / "stages.png", title="Stages of evolution (best individual)")
 
 
 @torch.no_grad()

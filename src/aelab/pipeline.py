@@ -251,7 +251,7 @@ def _figures(run_dir, cfg, data, model, state, device) -> list[str]:
         from . import plots
         return relative([plots.save_loss_curves(state.history, run_dir / FIGURES / "loss_curves.png")], run_dir)
     return relative(run_figures(run_dir / FIGURES, model, data, state.history, device, cfg.eval.seed,
-                                state.stages), run_dir)
+                                state.stages, method=cfg.train.method), run_dir)
 
 
 # ---------------------------------------------------------------- re-scoring
@@ -265,7 +265,8 @@ def evaluate_run(run: Run, figures: bool = True) -> dict:
         data = load_dataset(run.config.data)
         metrics = dict(run.metrics) | evaluate_model(model, run.config, data, device)
         write_json(run.path / METRICS, metrics)
-        figs = relative(run_figures(run.path / FIGURES, model, data, run.history, device, run.config.eval.seed),
+        figs = relative(run_figures(run.path / FIGURES, model, data, run.history, device, run.config.eval.seed,
+                                    method=run.config.train.method),
                         run.path) if figures else []
         write_text(run.path / REPORT, render_report(load_run(run.path), figs))
     return metrics

@@ -20,9 +20,11 @@ from pathlib import Path
 class Registry:
     """The plug-ins found in ``package``'s sub-folders and ``group``'s entry points."""
 
-    def __init__(self, package: str, folder: Path, field: str, group: str, part: str, attribute: str):
+    def __init__(self, package: str, folder: Path, field: str, group: str, part: str, attribute: str,
+                 what: str = "plug-in"):
         self.package, self.folder, self.field = package, folder, field
-        self.group, self.part, self.attribute = group, part, attribute
+        self.group, self.part, self.attribute, self.what = group, part, attribute, what
+        self._loaded: dict[str, object] = {}
 
     @functools.cached_property
     def modules(self) -> dict[str, str]:
@@ -47,8 +49,14 @@ class Registry:
         return {k: self._import(m, "config").SPEC for k, m in sorted(self.modules.items())}
 
     def implementation(self, key: str):
-        """The plug-in registered as ``key`` (imports it); KeyError if none."""
-        return getattr(self._import(self.modules[key], self.part), self.attribute)
+        """The plug-in registered as ``key`` (imported once); one line naming
+        the known keys if there is none (``what`` names the config key)."""
+        if key not in self.modules:
+            from .errors import ConfigError
+            raise ConfigError(f"{self.what}: {key!r} is not registered (known: {', '.join(self.keys())})")
+        if key not in self._loaded:
+            self._loaded[key] = getattr(self._import(self.modules[key], self.part), self.attribute)
+        return self._loaded[key]
 
     def _import(self, module: str, part: str):
         """``<module>.<part>`` for a folder plug-in, the module itself for an entry point."""

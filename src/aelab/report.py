@@ -32,10 +32,9 @@ def metrics_table(metrics: dict) -> str:
 def overview_rows(run: Run) -> list[tuple[str, str]]:
     """The config essentials as (label, text): model (in its family's words),
     data, training."""
-    from .models.family import family
     c = run.config
     return [
-        ("model", family(c.model.kind).describe(c.model, run.model_info)),
+        ("model", c.model.describe(run.model_info)),
         ("data", f"{c.data.name} ({c.data.normalize}), split seed {c.data.seed}"),
         ("training", training_line(run)),
     ]
@@ -45,9 +44,7 @@ def training_line(run: Run) -> str:
     """What the trainer did, in its own terms (epochs and optimizer for
     gradient descent, generations, population and strategy for GA/ES), and
     how far it got: the method's own one-line summary."""
-    from .training.registry import trainer
-    t = run.config.train
-    return trainer(t.method).summary(t, run.metrics.get("epochs_trained"))
+    return run.config.train.summary(run.metrics.get("epochs_trained"))
 
 
 def render_report(run: Run, figures: list[str]) -> str:

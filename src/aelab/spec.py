@@ -89,116 +89,78 @@ LEGACY_MODEL_DEFAULTS = {"latent_dim": 2, "latent_activation": "linear", "decode
                          "output_activation": "sigmoid", "beta": 1.0, "kl_warmup": 0, "num_classes": None}
 
 
-def _model_kind(v: Any) -> str:
-    return v.get("kind", "ae") if isinstance(v, dict) else getattr(v, "kind", "ae")
+class PluggedSection:
+    """A config section that is the union of the registered plug-ins' specs,
+    told apart by ``field`` (``model`` by ``kind``, ``train`` by
+    ``method``).  ``ModelSpec(kind="vae", latent_dim=8)`` and
+    ``ModelSpec.model_validate({...})`` return the spec of the plug-in the
+    field names (its default when absent); :attr:`union` is the pydantic
+    type :class:`Config` holds."""
+
+    def __init__(self, section: str, field: str, default: str, registry: str, legacy: dict, hint: str = ""):
+        self.section, self.field, self.default, self.legacy, self.hint = section, field, default, legacy, hint
+        self._registry = registry  # module with spec_classes()
+        members = tuple(Annotated[cls, Tag(key)] for key, cls in self.specs().items())
+        self.union = Annotated[Union[members], Discriminator(self.key_of)]
+
+    def specs(self) -> dict[str, type]:
+        import importlib
+        return importlib.import_module(self._registry, __package__).spec_classes()
+
+    def key_of(self, v: Any) -> str:
+        return v.get(self.field, self.default) if isinstance(v, dict) else getattr(v, self.field, self.default)
+
+    def __call__(self, **fields) -> Any:
+        return self.model_validate(fields)
+
+    def model_validate(self, data: dict) -> Any:
+        from pydantic import TypeAdapter
+        return TypeAdapter(self.union).validate_python(self.migrate(data))
+
+    def migrate(self, raw: Any) -> Any:
+        """Check the field names a registered plug-in, and drop what a
+        config.yaml of the flat-section era wrote, at its old defaults, for
+        fields this plug-in does not have; any other field of another
+        plug-in is one line naming the ones that have it."""
+        from .plugins import owners
+        if not isinstance(raw, dict):
+            return raw
+        specs, key = self.specs(), raw.get(self.field, self.default)
+        where = f"{self.section}.{self.field}"
+        if not isinstance(key, str) or key not in specs:
+            raise ValueError(f"{where}: {key!r} is not a {self.noun}; expected one of {', '.join(specs)}{self.hint}")
+        fields, out = specs[key].model_fields, {}
+        for name, value in raw.items():
+            if name in fields or name not in self.legacy:
+                out[name] = value
+            elif value != self.legacy[name]:
+                raise ValueError(f"{self.section}.{name}: {self.field} {key} has no {name} "
+                                 f"({self.plural} that have it: {', '.join(owners(specs, name))})")
+        return out
+
+    @property
+    def noun(self) -> str:
+        return {"kind": "model family", "method": "training method"}.get(self.field, self.field)
+
+    @property
+    def plural(self) -> str:
+        return {"kind": "kinds", "method": "methods"}.get(self.field, self.field + "s")
 
 
-def _model_union():
-    """``model``: the union of every registered family's spec, told apart by
-    ``kind`` (default ``ae``)."""
-    from .models.family import spec_classes
-    members = tuple(Annotated[cls, Tag(kind)] for kind, cls in spec_classes().items())
-    return Annotated[Union[members], Discriminator(_model_kind)]
-
-
-AnyModelSpec = _model_union()
+ModelSpec = PluggedSection("model", "kind", "ae", ".models.family", LEGACY_MODEL_DEFAULTS,
+                           " (aelab models lists them)")
+AnyModelSpec = ModelSpec.union
 
 
 def model_spec(kind: str = "ae", **fields) -> Any:
     """The spec of family ``kind`` with ``fields`` (e.g. ``model_spec("vae", latent_dim=8)``)."""
-    from .models.family import spec_classes
-    return spec_classes()[kind](**fields)
-
-
-class ModelSpec:
-    """The ``model`` section as one name for every family: ``ModelSpec(kind=
-    "vae", latent_dim=8)`` and ``ModelSpec.model_validate({...})`` return
-    the spec of the family ``kind`` names (default ``ae``)."""
-
-    def __new__(cls, **fields):
-        return cls.model_validate(fields)
-
-    @staticmethod
-    def model_validate(data: dict) -> Any:
-        from pydantic import TypeAdapter
-        return TypeAdapter(AnyModelSpec).validate_python(_migrate_model(data))
-
-
-def _migrate_model(raw: Any) -> Any:
-    """Check ``model.kind`` names a family, and drop what a config.yaml of the
-    flat-model era wrote for fields this family does not have."""
-    from .models.family import kinds, spec_classes
-    if not isinstance(raw, dict):
-        return raw
-    kind = raw.get("kind", "ae")
-    if not isinstance(kind, str) or kind not in kinds():
-        raise ValueError(f"model.kind: {kind!r} is not a model family; expected one of {', '.join(kinds())} "
-                         f"(aelab models lists them)")
-    fields = spec_classes()[kind].model_fields
-    out = {}
-    for key, value in raw.items():
-        if key in fields or key not in LEGACY_MODEL_DEFAULTS:
-            out[key] = value
-        elif value != LEGACY_MODEL_DEFAULTS[key]:
-            owners = [k for k, c in spec_classes().items() if key in c.model_fields]
-            raise ValueError(f"model.{key}: kind {kind} has no {key} (kinds that have it: {', '.join(owners)})")
-    return out
+    return ModelSpec.specs()[kind](**fields)
 
 
 # ------------------------------------------------------------------ train
 
-
-def _train_method(v: Any) -> str:
-    return v.get("method", "gradient") if isinstance(v, dict) else getattr(v, "method", "gradient")
-
-
-def _train_union():
-    """``train``: the union of every registered method's spec, told apart by
-    ``method`` (default ``gradient``)."""
-    from .training.registry import spec_classes
-    members = tuple(Annotated[cls, Tag(method)] for method, cls in spec_classes().items())
-    return Annotated[Union[members], Discriminator(_train_method)]
-
-
-AnyTrainSpec = _train_union()
-
-
-class TrainSpec:
-    """The ``train`` section as one name for every method: ``TrainSpec(method=
-    "ga", population=8)`` and ``TrainSpec.model_validate({...})`` return the
-    spec of the method ``method`` names (default ``gradient``)."""
-
-    def __new__(cls, **fields):
-        return cls.model_validate(fields)
-
-    @staticmethod
-    def model_validate(data: dict) -> Any:
-        from pydantic import TypeAdapter
-        return TypeAdapter(AnyTrainSpec).validate_python(_migrate_train(data))
-
-
-def _migrate_train(raw: Any) -> Any:
-    """Check ``train.method`` names a method, and drop what a config.yaml of
-    the flat-train era wrote for fields this method does not have (at their
-    old defaults); any other field of another method is one line naming
-    the methods that have it."""
-    from .plugins import owners
-    from .training.registry import methods, spec_classes
-    if not isinstance(raw, dict):
-        return raw
-    method = raw.get("method", "gradient")
-    if not isinstance(method, str) or method not in methods():
-        raise ValueError(f"train.method: {method!r} is not a training method; expected one of "
-                         f"{', '.join(methods())}")
-    fields = spec_classes()[method].model_fields
-    out = {}
-    for key, value in raw.items():
-        if key in fields or key not in LEGACY_TRAIN_DEFAULTS:
-            out[key] = value
-        elif value != LEGACY_TRAIN_DEFAULTS[key]:
-            raise ValueError(f"train.{key}: method {method} has no {key} (methods that have it: "
-                             f"{', '.join(owners(spec_classes(), key))})")
-    return out
+TrainSpec = PluggedSection("train", "method", "gradient", ".training.registry", LEGACY_TRAIN_DEFAULTS)
+AnyTrainSpec = TrainSpec.union
 
 
 def _move_sections(data: dict) -> dict:
@@ -225,11 +187,11 @@ def fit_method(source: dict, out: dict, explicit: set[str], lenient: bool = Fals
     file's optimizer), and -- ``lenient``, for studies whose trials mix
     methods -- where they were set for every trial."""
     from .training.registry import methods, spec_classes
-    before = _train_method(source.get("train") or {})
+    before = TrainSpec.key_of(source.get("train") or {})
     train = out.get("train")
     if not isinstance(train, dict):
         return out
-    after = _train_method(train)
+    after = TrainSpec.key_of(train)
     if after not in methods() or (after == before and not lenient):
         return out
     others = {k for m, cls in spec_classes().items() if m != after for k in cls.model_fields}
@@ -255,9 +217,9 @@ class Config(_Strict):
             return data
         data = _move_sections(data)
         if "model" in data:
-            data = {**data, "model": _migrate_model(data["model"])}
+            data = {**data, "model": ModelSpec.migrate(data["model"])}
         if "train" in data:
-            data = {**data, "train": _migrate_train(data["train"])}
+            data = {**data, "train": TrainSpec.migrate(data["train"])}
         return data
 
 

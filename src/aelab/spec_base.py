@@ -69,6 +69,20 @@ class ModelSpecBase(Strict):
     encoder: list[LayerSpec] = Field(default_factory=list)
     activation: Activation = "relu"
 
+    def describe(self, model_info: dict) -> str:
+        """What was built, in one line (``aelab show``, report.md): plain
+        facts about the spec, so describing a run needs no torch."""
+        layers = ", ".join(_layer(layer) for layer in self.encoder) or "—"
+        return f"{self.kind}, encoder [{layers}], {model_info.get('parameters', '?')} parameters"
+
+
+def _layer(layer: LayerSpec) -> str:
+    if layer.type == "dense":
+        return str(layer.units)
+    if layer.type in ("conv2d", "conv-transpose2d"):
+        return f"{layer.type} {layer.filters}x{layer.kernel}"
+    return layer.type
+
 
 class AutoencoderSpecBase(ModelSpecBase):
     """An encoder, a ``latent_dim`` bottleneck and a decoder (``mirror``: the
@@ -79,3 +93,7 @@ class AutoencoderSpecBase(ModelSpecBase):
     latent_activation: Activation = "linear"
     decoder: Union[Literal["mirror"], list[LayerSpec]] = "mirror"
     output_activation: Activation = "sigmoid"
+
+    def describe(self, model_info: dict) -> str:
+        decoder = "mirror" if self.decoder == "mirror" else "explicit"
+        return f"{super().describe(model_info)}, latent {self.latent_dim}, decoder {decoder}"

@@ -11,7 +11,7 @@ reading a config stays fast.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,6 +42,32 @@ class TrainBase(Strict):
                     f"epoch); with neither field set: {CHECKPOINT_SECONDS:g}. Whichever is set, whichever comes "
                     f"first when both are; always at the end. A killed run replays at most that much work")
 
+    # What the run's budget is, in what unit, and how it says what it trained:
+    # plain facts about the spec, so ``aelab show`` and reports need no torch.
+    unit: ClassVar[str] = "epoch"  # one row of its history: "epoch", "generation"
+
+    @property
+    def budget(self) -> int:
+        """Units (epochs, generations) the run asks for."""
+        raise NotImplementedError
+
+    @property
+    def time_budget(self) -> float | None:
+        """Seconds the run may take at most (None: no limit)."""
+        return None
+
+    @property
+    def loss_name(self) -> str:
+        """What the progress bar calls the number the run drives down."""
+        return "loss"
+
+    def progress(self, done: int | None) -> str:
+        return f"{done}/{self.budget} {self.unit}s" if done is not None else f"{self.budget} {self.unit}s"
+
+    def summary(self, done: int | None) -> str:
+        """One line: what it trains and how far it got (``done`` units)."""
+        raise NotImplementedError
+
     @model_validator(mode="before")
     @classmethod
     def _checkpoint_policy(cls, data: Any) -> Any:
@@ -65,6 +91,28 @@ class EvolutionTrain(TrainBase):
     fitness_batch: int | None = Field(default=None, ge=1, description="samples per generation; all if unset")
     fitness: Literal["mae", "mse"] = Field(default="mae", description="what evolution minimizes (the paper: MAE)")
     log_every: int = Field(default=10, ge=1, description="generations between history rows")
+
+    unit: ClassVar[str] = "generation"
+
+    @property
+    def budget(self) -> int:
+        return self.generations
+
+    @property
+    def time_budget(self) -> float | None:
+        return self.max_seconds
+
+    @property
+    def loss_name(self) -> str:
+        return self.fitness
+
+    def summary(self, done: int | None) -> str:
+        limit = f" (at most {self.max_seconds:g} s)" if self.max_seconds is not None else ""
+        return f"{self.how()}, {self.progress(done)}{limit}, fitness {self.fitness}, seed {self.seed}"
+
+    def how(self) -> str:
+        """The method and its settings, e.g. ``GA, population 20, ...``."""
+        raise NotImplementedError
 
 
 class TrackSpec(Strict):

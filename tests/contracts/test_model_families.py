@@ -82,7 +82,7 @@ def test_trains_and_writes_the_metrics_it_declares(kind, trained):
     fam = family(kind)
     missing = [m for m in fam.metric_names if m not in run.metrics]
     assert not missing, missing
-    line = fam.describe(run.config.model, run.model_info)
+    line = run.config.model.describe(run.model_info)
     assert line.startswith(kind) and "\n" not in line
 
 

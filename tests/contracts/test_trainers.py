@@ -48,8 +48,8 @@ def test_every_method_declares_itself():
     assert {"gradient", "ga", "es"} <= set(METHODS)
     for m in METHODS:
         t = trainer(m)
-        assert t.method == m and t.description and "\n" not in t.description and t.unit
-        assert spec_classes()[m].model_fields["method"].default == m
+        assert t.method == m and t.description and "\n" not in t.description
+        assert spec_classes()[m].model_fields["method"].default == m and spec_classes()[m].unit
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -63,7 +63,7 @@ def test_learns_a_tiny_problem(method, tmp_path):
     run = aelab.train(config(method), out=tmp_path / "run")
     first, last = run.history[0]["train_loss"], run.history[-1]["train_loss"]
     assert run.status == "completed" and last < first, (first, last)
-    assert run.metrics["epochs_trained"] == trainer(method).budget(run.config.train)
+    assert run.metrics["epochs_trained"] == run.config.train.budget
 
 
 KILLER = r"""
@@ -84,8 +84,7 @@ aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
 
 @pytest.mark.parametrize("method", METHODS)
 def test_resumes_bit_exactly_after_sigkill(method, tmp_path):
-    unit = trainer(method).unit
-    every = 2 if unit == "epoch" else 10  # a checkpoint every 2 history rows
+    every = 2 if spec_classes()[method].unit == "epoch" else 10  # a checkpoint every 2 history rows
     cfg = config(method, checkpoint_every=every)
     killed = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), "3"],
@@ -124,8 +123,19 @@ def test_never_keeps_a_non_finite_value_in_its_state(method, tmp_path):
 @pytest.mark.parametrize("method", METHODS)
 def test_says_in_one_line_what_it_trained(method, tmp_path):
     run = aelab.train(config(method), out=tmp_path / "run")
-    line = trainer(method).summary(run.config.train, run.metrics["epochs_trained"])
-    total = trainer(method).budget(run.config.train)
-    assert "\n" not in line and f"{total}/{total} {trainer(method).unit}s" in line
+    spec = run.config.train
+    line = spec.summary(run.metrics["epochs_trained"])
+    assert "\n" not in line and f"{spec.budget}/{spec.budget} {spec.unit}s" in line
     assert line in (run.path / "report.md").read_text()
     assert (method == "gradient") == ("epochs" in line)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_draws_its_own_figures(method, tmp_path):
+    cfg = config(method)
+    cfg["eval"] = {**cfg["eval"], "figures": True}
+    run = aelab.train(cfg, out=tmp_path / "run")
+    drawn = {p.name for p in (run.path / "figures").iterdir()}
+    model = aelab.load_model(run.path)
+    own = trainer(method).figures(tmp_path / "again", model, load_dataset(run.config.data), run.history, "cpu")
+    assert own and all(p.exists() and p.name in drawn for p in own)

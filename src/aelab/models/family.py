@@ -28,7 +28,6 @@ Other packages can add families through the entry-point group
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,8 @@ _PACKAGE = f"{__package__}.families"
 class Family:
     """What a model family declares.  Subclasses set the class attributes
     and implement :meth:`build`, :meth:`objective` and :meth:`metrics`;
-    :meth:`figures` and :meth:`describe` have defaults."""
+    :meth:`figures` has a default (the one-line description of what was
+    built is the spec's own ``describe``, so ``aelab show`` needs no torch)."""
 
     kind: str = ""
     description: str = ""                    # one line, for ``aelab models``
@@ -75,24 +75,11 @@ class Family:
         """The family's own figures (loss curves are drawn for every run)."""
         return []
 
-    def describe(self, spec, model_info: dict) -> str:
-        """What was built, in one line (``aelab show``, report.md)."""
-        layers = ", ".join(_layer(l) for l in spec.encoder) or "—"
-        return f"{self.kind}, encoder [{layers}], {model_info.get('parameters', '?')} parameters"
-
-
-def _layer(layer) -> str:
-    if layer.type == "dense":
-        return str(layer.units)
-    if layer.type in ("conv2d", "conv-transpose2d"):
-        return f"{layer.type} {layer.filters}x{layer.kernel}"
-    return layer.type
-
 
 # --------------------------------------------------------------- registry
 
 
-REGISTRY = Registry(_PACKAGE, _FOLDER, "kind", "aelab.families", "family", "FAMILY")
+REGISTRY = Registry(_PACKAGE, _FOLDER, "kind", "aelab.families", "family", "FAMILY", what="model.kind")
 
 
 def kinds() -> list[str]:
@@ -105,12 +92,8 @@ def spec_classes() -> dict[str, type]:
     return REGISTRY.specs()
 
 
-@functools.cache
 def family(kind: str) -> Family:
     """The family registered as ``kind`` (imports its implementation)."""
-    from ..errors import ConfigError
-    if kind not in REGISTRY.modules:
-        raise ConfigError(f"model.kind: {kind!r} is not a model family (known: {', '.join(kinds())})")
     return REGISTRY.implementation(kind)
 
 

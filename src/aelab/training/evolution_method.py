@@ -13,8 +13,6 @@ from .registry import Trainer
 
 
 class EvolutionMethod(Trainer):
-    unit = "generation"
-
     def check(self, cfg):
         fam = family(cfg.model.kind)
         if not fam.evolvable:
@@ -30,21 +28,27 @@ class EvolutionMethod(Trainer):
     def checkpoint_callback(self, spec, path):
         return EvolutionCheckpointCallback(path, every=spec.checkpoint_every, seconds=spec.checkpoint_seconds)
 
-    def budget(self, spec):
-        return spec.generations
-
-    def time_budget(self, spec):
-        return spec.max_seconds
-
     def copies(self, spec):
         return 2 * spec.population + 2  # the population, its next generation, the best and the model
 
-    def loss_name(self, spec) -> str:
-        return spec.fitness
+    def figures(self, folder, model, data, history, device, stages=None):
+        """The fitness per generation and, on a fresh run, the stages strip."""
+        from ..plots import save_fitness_curve
+        paths = [save_fitness_curve(history, folder / "fitness.png", title="Fitness per generation")]
+        return paths + ([stages_strip(folder, model, data, stages, device)] if stages else [])
 
-    def summary(self, spec, done):
-        limit = f" (at most {spec.max_seconds:g} s)" if spec.max_seconds is not None else ""
-        return f"{self.how(spec)}, {self.progress(spec, done)}{limit}, fitness {spec.fitness}, seed {spec.seed}"
 
-    def how(self, spec) -> str:
-        raise NotImplementedError
+def stages_strip(folder, model, data, stages: list, device):
+    """The GA paper's "stages of evolution": the best individual's outputs
+    on (up to 10) training images at evenly spaced generations."""
+    import numpy as np
+    import torch
+
+    from ..plots import save_reconstruction_rows
+    from .population import Population
+    idx = np.unique(data.y_train, return_index=True)[1][:10] if data.y_train is not None else np.arange(10)
+    pick = data.x_train[np.sort(idx)[:10]]
+    x = torch.as_tensor(pick, device=device)
+    outs = Population(model).reconstruct(torch.stack([v for _, v in stages]), x).cpu().numpy()
+    rows = [("target", pick)] + [(f"gen {g}", o) for (g, _), o in zip(stages, outs)]
+    return save_reconstruction_rows(rows, folder / "stages.png", title="Stages of evolution (best individual)")

@@ -72,11 +72,9 @@ class ProgressCallback(Callback):
         self.progress: Progress | None = None
 
     def on_train_start(self, trainer) -> None:
-        from .registry import trainer as method_of
         spec = trainer.spec
-        method = method_of(spec.method)
-        total, unit, limit = method.budget(spec), method.unit, method.time_budget(spec)
-        self.loss_name = method.loss_name(spec)
+        total, unit, limit = spec.budget, spec.unit, spec.time_budget
+        self.loss_name = spec.loss_name
         if limit is not None:
             limit -= getattr(trainer, "elapsed", 0.0)  # a resumed run keeps its time budget
         console = self.console or Console(stderr=True)

@@ -7,31 +7,29 @@ Literal["<name>"]`` plus only its own fields on top of
 :class:`Trainer`).  Other packages add methods through the entry-point group
 ``aelab.trainers`` (a module defining both).
 
-The pipeline, the progress bar, ``aelab show`` and the reports ask the
-method's :class:`Trainer`, never its name: how to run it, how much work its
-budget is and in what unit, how many copies of the parameters it holds, and
-how to say in one line what it trained.
+The pipeline asks the method's :class:`Trainer`, never its name, how to
+run and resume it and how many copies of the parameters it holds; the
+progress bar, ``aelab show`` and the reports ask the method's spec (light)
+for its budget, unit and one-line summary (:class:`aelab.train_spec.TrainBase`).
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 from ..plugins import Registry
 
 REGISTRY = Registry(f"{__package__}.methods", Path(__file__).parent / "methods", "method", "aelab.trainers",
-                    "trainer", "TRAINER")
+                    "trainer", "TRAINER", what="train.method")
 
 
 class Trainer:
     """What a training method declares.  ``make`` returns the object that
     trains (``fit(x, y, x_val, y_val) -> TrainState``, ``state``, ``spec``,
-    ``model``, ``device``, ``checkpoint()``); the rest describe it."""
+    ``model``, ``device``)."""
 
     method: str = ""
     description: str = ""
-    unit: str = "epoch"      # one row of its history: "epoch", "generation"
 
     def check(self, cfg) -> None:
         """Refuse, in one line, a model this method cannot train."""
@@ -48,29 +46,15 @@ class Trainer:
         ``checkpoint_seconds`` seconds), writing this method's checkpoint."""
         raise NotImplementedError
 
-    def budget(self, spec) -> int:
-        """Units (epochs, generations) the run asks for."""
-        raise NotImplementedError
-
-    def time_budget(self, spec) -> float | None:
-        """Seconds the run may take at most (None: no limit)."""
-        return None
+    def figures(self, folder: Path, model, data, history: list[dict], device, stages=None) -> list[Path]:
+        """Its own figures (default: the loss per epoch); ``stages`` is what
+        its state kept along the way, when the run is fresh."""
+        from ..plots import save_loss_curves
+        return [save_loss_curves(history, folder / "loss_curves.png", title="Loss per epoch")]
 
     def copies(self, spec) -> int:
         """float32 copies of the parameters training holds at once (memory check)."""
         raise NotImplementedError
-
-    def summary(self, spec, done: int | None) -> str:
-        """One line: what it trained and how far it got (``done`` units)."""
-        raise NotImplementedError
-
-    def loss_name(self, spec) -> str:
-        """What its progress bar calls the number it drives down."""
-        return "loss"
-
-    def progress(self, spec, done: int | None) -> str:
-        total = self.budget(spec)
-        return f"{done}/{total} {self.unit}s" if done is not None else f"{total} {self.unit}s"
 
 
 def methods() -> list[str]:
@@ -83,10 +67,6 @@ def spec_classes() -> dict[str, type]:
     return REGISTRY.specs()
 
 
-@functools.cache
 def trainer(method: str) -> Trainer:
     """The trainer registered as ``method`` (imports its implementation)."""
-    from ..errors import ConfigError
-    if method not in REGISTRY.modules:
-        raise ConfigError(f"train.method: {method!r} is not a training method (known: {', '.join(methods())})")
     return REGISTRY.implementation(method)

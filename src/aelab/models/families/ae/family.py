@@ -22,8 +22,8 @@ class AutoencoderFamily(Family):
 
     def build(self, spec, input_shape, num_classes):
         body, shapes = encoder_stack(spec, input_shape)
-        return Autoencoder(body, head(shapes[-1], spec.latent_dim, spec.latent_activation),
-                           decoder_stack(spec, shapes, input_shape))
+        decoder = decoder_stack(spec, shapes, input_shape)  # before the head: a seed initializes as it always did
+        return Autoencoder(body, head(shapes[-1], spec.latent_dim, spec.latent_activation), decoder)
 
     def objective(self, spec, train):
         return ae_objective(train.loss)
@@ -33,10 +33,6 @@ class AutoencoderFamily(Family):
 
     def figures(self, folder, model, data, device, seed):
         return autoencoder_figures(folder, model, data, device)
-
-    def describe(self, spec, model_info):
-        decoder = "mirror" if spec.decoder == "mirror" else "explicit"
-        return f"{super().describe(spec, model_info)}, latent {spec.latent_dim}, decoder {decoder}"
 
 
 FAMILY = AutoencoderFamily()

@@ -15,5 +15,8 @@ class ClassifierSpec(ModelSpecBase):
     kind: Literal["classifier"] = "classifier"
     num_classes: int | None = Field(default=None, ge=2)
 
+    def describe(self, model_info: dict) -> str:
+        return f"{super().describe(model_info)}, classes {model_info.get('num_classes') or self.num_classes or '?'}"
+
 
 SPEC = ClassifierSpec

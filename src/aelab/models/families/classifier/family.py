@@ -31,8 +31,5 @@ class ClassifierFamily(Family):
         x, y, _ = eval_split(data)
         return classifier_metrics(predict(model, x, device)["logits"], y)
 
-    def describe(self, spec, model_info):
-        return f"{super().describe(spec, model_info)}, classes {model_info.get('num_classes') or spec.num_classes or '?'}"
-
 
 FAMILY = ClassifierFamily()

@@ -17,5 +17,8 @@ class VAESpec(AutoencoderSpecBase):
     beta: float = Field(default=1.0, ge=0.0)
     kl_warmup: int = Field(default=0, ge=0, description="epochs over which beta ramps up from 0")
 
+    def describe(self, model_info: dict) -> str:
+        return f"{super().describe(model_info)}, beta {self.beta:g}"
+
 
 SPEC = VAESpec

@@ -22,8 +22,9 @@ class VAEFamily(AutoencoderFamily):
 
     def build(self, spec, input_shape, num_classes):
         body, shapes = encoder_stack(spec, input_shape)
+        decoder = decoder_stack(spec, shapes, input_shape)  # before the heads: a seed initializes as it always did
         return VAE(body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"),
-                   decoder_stack(spec, shapes, input_shape), spec.latent_dim)
+                   decoder, spec.latent_dim)
 
     def objective(self, spec, train):
         return vae_objective(train.loss, spec.beta, spec.kl_warmup)
@@ -35,9 +36,6 @@ class VAEFamily(AutoencoderFamily):
 
     def figures(self, folder, model, data, device, seed):
         return autoencoder_figures(folder, model, data, device) + prior_figures(folder, model, device, seed)
-
-    def describe(self, spec, model_info):
-        return f"{super().describe(spec, model_info)}, beta {spec.beta:g}"
 
 
 FAMILY = VAEFamily()

@@ -23,5 +23,11 @@ class GATrain(EvolutionTrain):
     mutation_rate: float = Field(default=0.01, gt=0.0, le=1.0)
     adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
 
+    def how(self) -> str:
+        mutation = f"{self.mutated_weights} weights" if self.mutation == "uniform" else \
+            f"rate {self.mutation_rate:g}, sigma {self.sigma:g}"
+        return (f"GA, population {self.population}, {self.mutation} mutation of {mutation}, selection "
+                f"{self.selection}, elitism {self.elitism}")
+
 
 SPEC = GATrain

@@ -28,6 +28,14 @@ class GradientTrain(TrainBase):
     restore_best: bool = True
     grad_clip: float | None = Field(default=None, gt=0.0)
 
+    @property
+    def budget(self) -> int:
+        return self.epochs
+
+    def summary(self, done: int | None) -> str:
+        return (f"{self.optimizer} lr {self.lr:g}, batch {self.batch_size}, {self.progress(done)}, "
+                f"loss {self.loss}, seed {self.seed}")
+
     @model_validator(mode="after")
     def _nesterov(self) -> "GradientTrain":
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):

@@ -22,15 +22,8 @@ class Gradient(Trainer):
     def checkpoint_callback(self, spec, path):
         return CheckpointCallback(path, every=spec.checkpoint_every, seconds=spec.checkpoint_seconds)
 
-    def budget(self, spec):
-        return spec.epochs
-
     def copies(self, spec):
         return 5  # weights, gradients, two optimizer moments, the best weights kept for restore_best
-
-    def summary(self, spec, done):
-        return (f"{spec.optimizer} lr {spec.lr:g}, batch {spec.batch_size}, {self.progress(spec, done)}, "
-                f"loss {spec.loss}, seed {spec.seed}")
 
 
 TRAINER = Gradient()
