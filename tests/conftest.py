@@ -42,3 +42,28 @@ def evolving(cfg: dict, method: str = "ga", **fields) -> dict:
     keep = {k: cfg["train"][k] for k in ("loss", "seed") if k in cfg["train"]}
     cfg["train"] = {"method": method, **keep, **fields}
     return cfg
+
+
+# A budget of about a second per training method on TINY's data (contract suites).
+TRAIN_BUDGET = {"gradient": {"epochs": 4, "optimizer": "adam", "lr": 0.01, "batch_size": 64},
+                "ga": {"generations": 40, "population": 8, "log_every": 5},
+                "es": {"generations": 40, "population": 8, "log_every": 5, "lr": 0.05},
+                "adversarial": {"epochs": 4, "batch_size": 32, "lr_g": 1e-3, "lr_d": 1e-3}}
+
+# ``python -c KILL_AFTER_ROWS CONFIG_JSON OUT N``: train, and SIGKILL the
+# process right after its N-th history row is written (any trainer: every
+# one writes history.csv through HistoryCallback).
+KILL_AFTER_ROWS = r"""
+import json, os, signal, sys
+import torch
+torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
+import aelab.training.callbacks as cb
+original = cb.HistoryCallback.on_epoch_end
+def on_epoch_end(self, trainer):
+    original(self, trainer)
+    if len(trainer.state.history) == int(sys.argv[3]):  # past a checkpoint, before the next
+        os.kill(os.getpid(), signal.SIGKILL)
+cb.HistoryCallback.on_epoch_end = on_epoch_end
+import aelab
+aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
+"""

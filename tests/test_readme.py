@@ -317,10 +317,11 @@ def _cap(raw: dict) -> dict:
     train, data, ev = (raw.setdefault(k, {}) for k in ("train", "data", "eval"))
     if not all(isinstance(x, dict) for x in (train, data, ev)):
         return raw  # let validation say what is wrong
-    evolution = train.get("method", "gradient") != "gradient"
-    if not evolution or "epochs" in train:  # a study's template may hold both (its trials mix methods)
+    from aelab.training.registry import spec_classes
+    fields = getattr(spec_classes().get(train.get("method", "gradient")), "model_fields", {})
+    if "epochs" in fields or "epochs" in train:  # a study's template may hold both (its trials mix methods)
         train["epochs"] = EPOCHS
-    if evolution or "generations" in train:
+    if "generations" in fields or "generations" in train:
         train["generations"] = min(_num(train.get("generations"), GENERATIONS), GENERATIONS)
     if train.get("max_seconds") is not None:
         train["max_seconds"] = min(_num(train["max_seconds"], MAX_SECONDS), MAX_SECONDS)
@@ -564,9 +565,14 @@ class Session:
 
 
 def _merge(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base``, mapping by mapping; a section that names
+    another model kind or training method replaces the base's (it shares
+    none of its fields)."""
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) else v
+        old = out.get(k) or {}
+        switched = isinstance(v, dict) and any(f in v and v[f] != old.get(f) for f in ("kind", "method"))
+        out[k] = v if switched else _merge(old, v) if isinstance(v, dict) else v
     return out
 
 

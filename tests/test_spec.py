@@ -227,7 +227,7 @@ def test_parse_override():
     (["data.test_size=1.0"], ["data.test_size", "less than 1"]),
     (["train.optimizer=sdg"], ["train.optimizer", "'sdg'", "adam"]),
     (["data.name=cifar"], ["data.name", "'cifar'", "mnist-5k"]),
-    (["model.kind=gan"], ["model.kind", "'gan'"]),
+    (["model.kind=transformer"], ["model.kind", "'transformer'"]),
     (["model.output_activation=swish"], ["model.output_activation", "'swish'"]),
     (["model.encoder=[10, {type: conv3d, filters: 2}]"], ["model.encoder[1]", "type", "'conv3d'"]),
     (["model.encoder=[{type: dense}]"], ["model.encoder[0]", "dense", "units"]),
@@ -422,3 +422,10 @@ def test_the_cache_hash_leaves_out_how_a_run_is_executed_or_logged():
     from aelab.cache import config_hash
     a = load_config({"train": {"threads": 1, "checkpoint_every": 3}, "track": {"backend": "tensorboard"}})
     assert config_hash(a) == config_hash(load_config({})) != config_hash(load_config({"train": {"seed": 1}}))
+
+
+def test_switching_the_kind_with_set_drops_the_files_fields_for_the_old_one():
+    cfg = load_config("mnist-vae", ["model.kind=ae"])
+    assert cfg.model.kind == "ae" and not hasattr(cfg.model, "kl_warmup")
+    with pytest.raises(ConfigError, match=r"model.beta: kind ae has no beta \(kinds that have it: cvae, vae\)"):
+        load_config("mnist-vae", ["model.kind=ae", "model.beta=2"])

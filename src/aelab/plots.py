@@ -271,6 +271,24 @@ def save_loss_curves(history: Sequence[Mapping[str, Any]], path: str | Path,
         return _save(fig, path)
 
 
+def save_curves(history: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str | Path,
+                title: str, ylabel: str = "value") -> Path:
+    """One line per history column in ``keys`` against the epoch (e.g. a
+    GAN's discriminator and generator losses)."""
+    epochs = [r.get("epoch") for r in history]
+    with _figure(6.0, 4.0) as fig:
+        ax = fig.subplots()
+        for i, key in enumerate(keys):
+            ax.plot(epochs, [r.get(key, float("nan")) for r in history], marker=".", color=f"C{i}", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if epochs:
+            ax.legend()
+        return _save(fig, path)
+
+
 # --------------------------------------------------------------------------
 # 2. originals vs reconstructions
 # --------------------------------------------------------------------------

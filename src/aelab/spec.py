@@ -138,6 +138,23 @@ class PluggedSection:
                                  f"({self.plural} that have it: {', '.join(owners(specs, name))})")
         return out
 
+    def fit(self, source: dict, out: dict, explicit: set[str], lenient: bool = False) -> dict:
+        """``out`` with this section's fields of other plug-ins dropped when
+        the values switched the plug-in (see :func:`fit_method`)."""
+        before, now = source.get(self.section), out.get(self.section)
+        if not isinstance(now, dict):
+            return out
+        key, specs = self.key_of(now), self.specs()
+        if not isinstance(key, str) or key not in specs:
+            return out  # validation names what is wrong with it
+        if key == self.key_of(before if isinstance(before, dict) else {}) and not lenient:
+            return out
+        mine = specs[key].model_fields
+        others = {k for other, cls in specs.items() if other != key for k in cls.model_fields}
+        drop = {k for k in now if k not in mine and k in others
+                and (lenient or f"{self.section}.{k}" not in explicit)}
+        return {**out, self.section: {k: v for k, v in now.items() if k not in drop}}
+
     @property
     def noun(self) -> str:
         return {"kind": "model family", "method": "training method"}.get(self.field, self.field)
@@ -181,23 +198,15 @@ def _move_sections(data: dict) -> dict:
 
 
 def fit_method(source: dict, out: dict, explicit: set[str], lenient: bool = False) -> dict:
-    """``out`` (``source`` with values set) with the ``train`` fields its
-    method lacks removed where they came from ``source`` while the values
-    switched the method (``configs/x.yaml --set train.method=ga`` drops the
-    file's optimizer), and -- ``lenient``, for studies whose trials mix
+    """``out`` (``source`` with values set) with the ``model`` and ``train``
+    fields its kind and method lack removed where they came from ``source``
+    while the values switched the kind or method (``configs/x.yaml --set
+    train.method=ga`` drops the file's optimizer; ``--set model.kind=ae``
+    a VAE's beta), and -- ``lenient``, for studies whose trials mix
     methods -- where they were set for every trial."""
-    from .training.registry import methods, spec_classes
-    before = TrainSpec.key_of(source.get("train") or {})
-    train = out.get("train")
-    if not isinstance(train, dict):
-        return out
-    after = TrainSpec.key_of(train)
-    if after not in methods() or (after == before and not lenient):
-        return out
-    others = {k for m, cls in spec_classes().items() if m != after for k in cls.model_fields}
-    mine = spec_classes()[after].model_fields
-    drop = {k for k in train if k not in mine and k in others and (lenient or f"train.{k}" not in explicit)}
-    return {**out, "train": {k: v for k, v in train.items() if k not in drop}}
+    for section in (ModelSpec, TrainSpec):
+        out = section.fit(source, out, explicit, lenient)
+    return out
 
 
 class Config(_Strict):

@@ -22,23 +22,31 @@ import torch
 import aelab
 from aelab.data import load_dataset
 from aelab.errors import ModelSpecError
-from aelab.models.family import (CAPABILITIES, CLASSIFY, CONDITIONAL, DECODE, EMBED, GENERATIVE, conditioned,
-                                 families, family, kinds)
+from aelab.models.family import (CAPABILITIES, CLASSIFY, CONDITIONAL, DECODE, EMBED, GENERATIVE, capabilities_of,
+                                 conditioned, families, family, kinds)
 from aelab.pipeline import build
 from aelab.runs import load_model
 from aelab.spec import load_config
-from conftest import TINY
-from test_training import KILLER, assert_resumes_to_the_uninterrupted_run
+from conftest import KILL_AFTER_ROWS, TINY, TRAIN_BUDGET
+from test_training import assert_resumes_to_the_uninterrupted_run
 
 FAMILIES = kinds()
 
 
 def config(kind: str, **train) -> dict:
-    """TINY (digits, 4 epochs) as a model of ``kind``, with only that family's fields."""
+    """TINY's data as the family's own small example, trained by its
+    default method (the first it lists) on a small budget."""
     cfg = copy.deepcopy(TINY)
-    cfg["model"] = {"kind": kind, "encoder": [16]}
-    cfg["train"].update(train)
+    fam = family(kind)
+    cfg["model"] = {"kind": kind, **copy.deepcopy(fam.example)}
+    method = fam.methods[0]
+    cfg["train"] = {"method": method, "seed": 0, **TRAIN_BUDGET[method], **train}
     return cfg
+
+
+def layers_key(kind: str) -> str:
+    """The family's first layer list (``encoder``, ``discriminator``, ...)."""
+    return next(k for k, v in family(kind).example.items() if isinstance(v, list))
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +78,9 @@ def test_builds_from_its_spec_and_a_bad_layer_is_one_line_naming_it(kind, digits
     model = build(cfg, digits, torch.device("cpu"), warn=False)
     assert model.kind == kind
     bad = config(kind)
-    bad["model"]["encoder"] = [{"type": "conv2d", "filters": 2, "kernel": 9}]
-    with pytest.raises(ModelSpecError, match=r"model\.encoder\[0\] \(conv2d\): kernel 9"):
+    key = layers_key(kind)
+    bad["model"][key] = [{"type": "conv2d", "filters": 2, "kernel": 9}]
+    with pytest.raises(ModelSpecError, match=rf"model\.{key}\[0\] \(conv2d\): kernel 9"):
         build(load_config(bad), digits, torch.device("cpu"), warn=False)
 
 
@@ -93,15 +102,25 @@ def test_saves_and_loads_to_the_same_outputs(kind, trained, digits):
     assert (run.path / "model.safetensors").exists() and json.loads((run.path / "model.json").read_text())
     x, y = batch(digits)
     with torch.no_grad():
-        out_a, out_b = dict(a(*_args(a, x, y))), dict(b(*_args(b, x, y)))
+        out_a, out_b = _outputs(a, x, y), _outputs(b, x, y)
     assert out_a.keys() == out_b.keys() and all(torch.equal(out_a[k], out_b[k]) for k in out_a)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def _outputs(model, x, y) -> dict:
+    """What the model computes from images (it embeds) or from codes (it only decodes)."""
+    model.eval()
+    if EMBED in capabilities_of(model):
+        return dict(model(*_args(model, x, y)))
+    z = torch.randn(len(x), model.latent_dim, generator=torch.Generator().manual_seed(0))
+    return {"x_hat": model.decode(z, *_cond(model, y))}
 
 
 @pytest.mark.parametrize("kind", FAMILIES)
 def test_resumes_bit_exactly_after_sigkill(kind, tmp_path):
     cfg = config(kind, epochs=3)
     killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), "1"],
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_ROWS, json.dumps(cfg), str(killed), "2"],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")

@@ -16,7 +16,7 @@ import torch
 
 from .. import interrupts, threads
 from ..data import Dataset, load_dataset
-from ..models.family import GENERATIVE, capabilities_of
+from ..models.family import EMBED, GENERATIVE, capabilities_of
 from ..outdir import check_dir, writing
 from ..runs import default_run_dir, load_run
 from . import outputs, quality
@@ -96,8 +96,9 @@ def prepare(classifier: str | Path, decoder: str | Path | None = None,
             raise LSOError("--decoder: required for latent-space optimization (or use --space pixels)")
         model = compose(ae, clf, shape, f"--decoder {decoder}", f"--classifier {classifier}")
         ae_data = load_dataset(load_run(decoder).config.data)
-        codes = training_codes(ae, ae_data.x_train, y=ae_data.y_train)
-        generative = GENERATIVE in capabilities_of(ae)  # a prior to start from and to project on
+        caps = capabilities_of(ae)
+        codes = training_codes(ae, ae_data.x_train, y=ae_data.y_train) if EMBED in caps else None
+        generative = GENERATIVE in caps  # a prior to start from and to project on
         gauss = Gaussian.standard(model.latent_dim) if generative else Gaussian.fit(codes)
         default_start = "prior" if generative else "gaussian"
     else:
@@ -105,6 +106,8 @@ def prepare(classifier: str | Path, decoder: str | Path | None = None,
         codes = torch.as_tensor(data.x_train.reshape(len(data.x_train), -1))
         gauss, default_start = Gaussian.fit(codes), "uniform"
     start = make_start(o.start or default_start, model.latent_dim, codes, data.value_range)
+    if o.box is not None and codes is None:
+        raise LSOError(f"--box: needs the training codes of an encoder; --decoder {decoder} only decodes")
     regs = ([PriorPenalty(gauss, o.prior_penalty)] if o.prior_penalty > 0 else []) + \
         ([Box.from_codes(codes, o.box)] if o.box is not None else []) + ([Shell(gauss)] if o.shell else [])
     o.start = o.start or default_start

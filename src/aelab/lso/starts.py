@@ -101,6 +101,7 @@ def make_start(kind: str, dim: int, codes: torch.Tensor | None = None, value_ran
         return Uniform(dim, *value_range)
     if kind in ("gaussian", "encodings"):
         if codes is None:
-            raise LSOError(f"--start {kind}: needs an autoencoder's training codes (not available in pixel space)")
+            raise LSOError(f"--start {kind}: needs the training codes of an encoder (pixel space and a "
+                           f"decoder-only model such as a GAN have none); use --start prior or uniform")
         return Gaussian.fit(codes) if kind == "gaussian" else Encodings(codes)
     raise LSOError(f"--start {kind}: unknown, expected one of {', '.join(START_KINDS)}")

@@ -33,18 +33,21 @@ def encoder_stack(spec, input_shape: Shape) -> tuple[nn.Sequential, list[Shape]]
     return build_stack(spec.encoder, input_shape, acts, "model.encoder")
 
 
-def _explicit_decoder(spec, layers: list[LayerSpec], input_shape: Shape, latent_in: int) -> nn.Module:
+def explicit_decoder(spec, layers: list[LayerSpec], input_shape: Shape, latent_in: int,
+                     where: str = "model.decoder") -> nn.Module:
+    """``layers`` from a ``latent_in``-wide code to ``input_shape`` (the last
+    dense/conv layer carries ``spec.output_activation``)."""
     last_param = max((i for i, s in enumerate(layers) if s.type in PARAMETRIC), default=None)
     acts = [spec.output_activation if i == last_param and s.activation is None
             else layer_activation(s, spec.activation) for i, s in enumerate(layers)]
-    stack, shapes = build_stack(layers, (latent_in,), acts, "model.decoder")
+    stack, shapes = build_stack(layers, (latent_in,), acts, where)
     out = shapes[-1]
     if out == tuple(input_shape):
         return stack
     if numel(out) == numel(input_shape) and len(out) == 1:  # e.g. [..., 784] for 1x28x28 data
         return nn.Sequential(stack, Reshape(tuple(input_shape)))
     raise ModelSpecError(
-        f"model.decoder: output shape {fmt(out)} does not match the input shape {fmt(tuple(input_shape))}")
+        f"{where}: output shape {fmt(out)} does not match the input shape {fmt(tuple(input_shape))}")
 
 
 def decoder_stack(spec, shapes: list[Shape], input_shape: Shape, latent_in: int | None = None) -> nn.Module:
@@ -54,7 +57,7 @@ def decoder_stack(spec, shapes: list[Shape], input_shape: Shape, latent_in: int 
     latent_in = spec.latent_dim if latent_in is None else latent_in
     if spec.decoder == "mirror":
         return mirror_decoder(spec.encoder, shapes, latent_in, spec.activation, spec.output_activation)
-    return _explicit_decoder(spec, spec.decoder, input_shape, latent_in)
+    return explicit_decoder(spec, spec.decoder, input_shape, latent_in)
 
 
 def build_model(spec, input_shape: Shape, num_classes: int | None = None) -> nn.Module:

@@ -53,7 +53,8 @@ class Family:
     capabilities: frozenset[str] = frozenset()
     metric_names: tuple[str, ...] = ()       # keys its metrics.json may hold (study objectives)
     needs_labels: bool = False               # conditional families and classifiers
-    evolvable: bool = False                  # GA/ES can evolve its weights (one reconstruction, no sampling)
+    methods: tuple[str, ...] = ("gradient",)  # the train.methods that can train it; the first is its default
+    example: dict = {"encoder": [16]}        # a small model section of this kind (contract suites, docs)
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities

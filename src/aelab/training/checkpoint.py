@@ -32,15 +32,15 @@ def _tensors(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {f"{prefix}{k}": v for k, v in d.items()}  # save_tensors_and_state copies them
 
 
-def _split_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+def _split_optimizer(sd: dict, prefix: str = "optim.") -> tuple[dict[str, torch.Tensor], dict]:
     """Optimizer state_dict -> (tensors, JSON-able structure)."""
     tensors, state = {}, {}
     for pid, entries in sd["state"].items():
         state[str(pid)] = {}
         for k, v in entries.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v
-                state[str(pid)][k] = {"tensor": f"optim.{pid}.{k}"}
+                tensors[f"{prefix}{pid}.{k}"] = v
+                state[str(pid)][k] = {"tensor": f"{prefix}{pid}.{k}"}
             else:
                 state[str(pid)][k] = v
     return tensors, {"state": state, "param_groups": sd["param_groups"]}

@@ -4,8 +4,6 @@ population, budgets in generations and seconds, a checkpoint of the
 population or strategy state."""
 from __future__ import annotations
 
-from ..errors import ConfigError
-from ..models.family import family
 from .callbacks import EvolutionCheckpointCallback
 from .checkpoint import read_tensors_and_state
 from .evolution import EvolutionTrainer
@@ -13,12 +11,6 @@ from .registry import Trainer
 
 
 class EvolutionMethod(Trainer):
-    def check(self, cfg):
-        fam = family(cfg.model.kind)
-        if not fam.evolvable:
-            raise ConfigError(f"train.method: {self.method} evolves plain autoencoders' weights (model.kind: "
-                              f"ae), not kind {cfg.model.kind}")
-
     def make(self, model, cfg, callbacks):
         return EvolutionTrainer(model, cfg.train, callbacks)
 

@@ -24,6 +24,23 @@ from .objectives import Objective
 from .optim import make_optimizer, make_scheduler
 
 
+def epoch_loop(trainer, one_epoch) -> "TrainState":
+    """What every epoch-based trainer runs: ``one_epoch()`` from
+    ``state.epoch`` up to ``spec.epochs`` while the state is running, the
+    callbacks around it, and ``trainer._finish()`` when it ran to the end."""
+    for cb in trainer.callbacks:
+        cb.on_train_start(trainer)
+    while trainer.state.status == "running" and trainer.state.epoch < trainer.spec.epochs:
+        one_epoch()
+        for cb in trainer.callbacks:
+            cb.on_epoch_end(trainer)
+    if trainer.state.status == "running":
+        trainer._finish()
+    for cb in trainer.callbacks:
+        cb.on_train_end(trainer)
+    return trainer.state
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """A distinct, reproducible seed for each (run seed, epoch) pair."""
     return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63 - 1)
@@ -70,17 +87,7 @@ class GradientTrainer:
     def fit(self, x_train: torch.Tensor, y_train: torch.Tensor | None,
             x_val: torch.Tensor, y_val: torch.Tensor | None) -> TrainState:
         """Train from ``state.epoch`` up to ``spec.epochs``; returns the final state."""
-        for cb in self.callbacks:
-            cb.on_train_start(self)
-        while self.state.status == "running" and self.state.epoch < self.spec.epochs:
-            self._one_epoch(x_train, y_train, x_val, y_val)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self)
-        if self.state.status == "running":
-            self._finish()
-        for cb in self.callbacks:
-            cb.on_train_end(self)
-        return self.state
+        return epoch_loop(self, lambda: self._one_epoch(x_train, y_train, x_val, y_val))
 
     def _one_epoch(self, x, y, x_val, y_val) -> None:
         epoch, start = self.state.epoch, time.perf_counter()

@@ -32,7 +32,14 @@ class Trainer:
     description: str = ""
 
     def check(self, cfg) -> None:
-        """Refuse, in one line, a model this method cannot train."""
+        """Refuse, in one line, a model this method cannot train (the
+        family lists the methods that train it)."""
+        from ..errors import ConfigError
+        from ..models.family import family
+        able = family(cfg.model.kind).methods
+        if self.method not in able:
+            raise ConfigError(f"train.method: {self.method} cannot train kind {cfg.model.kind} "
+                              f"(it trains with: {', '.join(able)})")
 
     def make(self, model, cfg, callbacks: list) -> Any:
         raise NotImplementedError

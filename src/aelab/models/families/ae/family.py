@@ -18,7 +18,7 @@ class AutoencoderFamily(Family):
     description = "autoencoder: encoder -> latent code -> decoder, trained on the reconstruction loss"
     capabilities = frozenset({EMBED, DECODE})
     metric_names = RECONSTRUCTION + LATENT
-    evolvable = True
+    methods = ("gradient", "ga", "es")  # GA/ES evolve a plain autoencoder's weights
 
     def build(self, spec, input_shape, num_classes):
         body, shapes = encoder_stack(spec, input_shape)

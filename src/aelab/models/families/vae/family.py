@@ -18,7 +18,7 @@ class VAEFamily(AutoencoderFamily):
     description = "variational autoencoder: a Gaussian code with a N(0, I) prior, trained on the negative ELBO"
     capabilities = frozenset({EMBED, DECODE, GENERATIVE})
     metric_names = AutoencoderFamily.metric_names + ELBO
-    evolvable = False  # its loss samples: a fitness would be noisy, and Population runs plain AEs
+    methods = ("gradient",)  # its loss samples: a fitness would be noisy, and Population runs plain AEs
 
     def build(self, spec, input_shape, num_classes):
         body, shapes = encoder_stack(spec, input_shape)

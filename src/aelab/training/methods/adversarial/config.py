@@ -1,0 +1,48 @@
+"""``method: adversarial``: its spec (light: no torch)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ....train_spec import TrainBase
+
+
+class AdversarialTrain(TrainBase):
+    """Alternating discriminator and generator steps on minibatches, each
+    network with its own Adam (DCGAN's lr 2e-4 and betas (0.5, 0.999),
+    Radford et al. 2016).  The generator steps once every ``n_critic``
+    discriminator steps.  Losses: ``non_saturating`` (Goodfellow et al.
+    2014, the generator maximizes log D(G(z))), ``hinge`` (Lim & Ye 2017;
+    Miyato et al. 2018) and ``wgan-gp`` (Gulrajani et al. 2017, eq. 3: a
+    critic with a gradient penalty of weight ``gp_weight``).  ``ema``: the
+    decay of an exponential moving average of the generator's weights, which
+    becomes the final generator (None: the last weights)."""
+
+    method: Literal["adversarial"] = "adversarial"
+    loss: Literal["non_saturating", "hinge", "wgan-gp"] = "non_saturating"
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr_g: float = Field(default=2e-4, gt=0.0)
+    lr_d: float = Field(default=2e-4, gt=0.0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = Field(default=1, ge=1, description="discriminator steps per generator step")
+    gp_weight: float = Field(default=10.0, ge=0.0, description="wgan-gp: lambda of the gradient penalty")
+    ema: float | None = Field(default=None, gt=0.0, lt=1.0, description="decay of the generator's EMA")
+
+    @property
+    def budget(self) -> int:
+        return self.epochs
+
+    @property
+    def loss_name(self) -> str:
+        return "g"
+
+    def summary(self, done: int | None) -> str:
+        ema = f", EMA {self.ema:g}" if self.ema else ""
+        return (f"adversarial ({self.loss}), Adam lr G {self.lr_g:g} / D {self.lr_d:g}, betas "
+                f"{self.betas[0]:g}/{self.betas[1]:g}, n_critic {self.n_critic}{ema}, batch {self.batch_size}, "
+                f"{self.progress(done)}, seed {self.seed}")
+
+
+SPEC = AdversarialTrain
