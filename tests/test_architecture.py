@@ -271,3 +271,12 @@ def test_two_workers_claim_every_slot_and_generation_exactly_once(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "s" / "architectures.csv")))
     pairs = [(r["generation"], r["slot"]) for r in rows]
     assert len(result.rows) == 6 and sorted(pairs) == sorted({(str(g), str(s)) for g in (0, 1) for s in (0, 1, 2)})
+
+
+def test_the_genome_holds_the_encoder_latent_decoder_kinds_and_names_any_other():
+    """Asked of the specs: a family whose spec is an encoder, a code and a
+    decoder joins by itself; a GAN or a classifier is one line."""
+    from aelab.studies.architecture.space import genome_kinds
+    assert {"ae", "vae", "cvae"} <= set(genome_kinds()) and not {"gan", "classifier"} & set(genome_kinds())
+    with pytest.raises(ValueError, match=r"kinds: 'gan' is not a kind the genome holds \(it holds ae, cvae, vae"):
+        ArchitectureSpec.model_validate({**ARTICLE, "kinds": ["ae", "gan"]})

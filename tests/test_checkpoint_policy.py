@@ -74,7 +74,7 @@ def trainer(epochs: int, method: str = "gradient", status: str = "running"):
     return SimpleNamespace(spec=spec, state=SimpleNamespace(epoch=0, status=status))
 
 
-@pytest.mark.parametrize("cls", [callbacks.CheckpointCallback, callbacks.EvolutionCheckpointCallback])
+@pytest.mark.parametrize("cls", [callbacks.CheckpointCallback, callbacks.StateCheckpointCallback])
 def test_the_last_epoch_is_written_once_by_on_train_end(cls, tmp_path, monkeypatch):
     writes = []
     monkeypatch.setattr(cls, "save", lambda self, t: writes.append(t.state.epoch))

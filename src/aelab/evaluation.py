@@ -13,7 +13,7 @@ from . import metrics as M
 from .data import Dataset
 from .errors import ModelSpecError
 from .models.autoencoder import kld
-from .models.family import conditioned, family
+from .models.family import CONDITIONAL, capabilities_of, family
 from .spec import Config
 from .training.objectives import elementwise_loss
 
@@ -38,7 +38,7 @@ def predict(model: torch.nn.Module, x: np.ndarray, device, batch_size: int = 102
 def _inputs(model, x: np.ndarray, y: np.ndarray | None, lo: int, hi: int, device) -> tuple:
     """The batch ``x[lo:hi]`` on ``device``, with its labels for a conditional model."""
     xb = torch.as_tensor(x[lo:hi], device=device)
-    if not conditioned(model, None):
+    if CONDITIONAL not in capabilities_of(model):
         return (xb,)
     if y is None:
         raise ModelSpecError(f"model.kind {model.kind}: a conditional model needs labelled data")

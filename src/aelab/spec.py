@@ -102,6 +102,7 @@ class PluggedSection:
         self._registry = registry  # module with spec_classes()
         members = tuple(Annotated[cls, Tag(key)] for key, cls in self.specs().items())
         self.union = Annotated[Union[members], Discriminator(self.key_of)]
+        self._adapter = None
 
     def specs(self) -> dict[str, type]:
         import importlib
@@ -114,8 +115,10 @@ class PluggedSection:
         return self.model_validate(fields)
 
     def model_validate(self, data: dict) -> Any:
-        from pydantic import TypeAdapter
-        return TypeAdapter(self.union).validate_python(self.migrate(data))
+        if self._adapter is None:  # built once: a TypeAdapter compiles the union's schema
+            from pydantic import TypeAdapter
+            self._adapter = TypeAdapter(self.union)
+        return self._adapter.validate_python(self.migrate(data))
 
     def migrate(self, raw: Any) -> Any:
         """Check the field names a registered plug-in, and drop what a

@@ -114,6 +114,11 @@ class EvolutionTrain(TrainBase):
         """The method and its settings, e.g. ``GA, population 20, ...``."""
         raise NotImplementedError
 
+    @property
+    def strategy(self) -> str:
+        """The name of the strategy that evolves the population (aelab.training.strategies)."""
+        raise NotImplementedError
+
 
 class TrackSpec(Strict):
     """An experiment tracker (aelab.training.trackers; docs/reports.md)."""

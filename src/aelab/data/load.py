@@ -165,14 +165,15 @@ def _npz(path: str) -> RawData:
     return RawData(images, _npz_labels(p, y, len(images)), scale=255.0 if x.dtype == np.uint8 else None)
 
 
+# Where each kind of registry entry gets its images (user files: by format).
+SOURCES = {"embedded": lambda spec: _embedded(spec.name), "download": lambda spec: _downloaded(spec.name),
+           "user": lambda spec: USER_FORMATS[spec.name](spec.path)}
+USER_FORMATS = {"npz": _npz, "idx": _idx_folder}
+
+
 def _raw(spec: DataSpec) -> RawData:
-    """Dispatch on ``spec.name`` to the source that delivers its images."""
-    kind = registry.ENTRIES[spec.name].kind
-    if kind == "embedded":
-        return _embedded(spec.name)
-    if kind == "download":
-        return _downloaded(spec.name)
-    return _npz(spec.path) if spec.name == "npz" else _idx_folder(spec.path)
+    """The images of ``spec.name``, from the source its registry entry names."""
+    return SOURCES[registry.ENTRIES[spec.name].kind](spec)
 
 
 # -------------------------------------------------------------- public

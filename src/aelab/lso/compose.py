@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import AelabError, RunDirError
-from ..models.family import CLASSIFY, DECODE, conditioned, families, family
+from ..models.family import CLASSIFY, CONDITIONAL, DECODE, capabilities_of, families, family
 from ..runs import load_model, load_run
 
 
@@ -60,7 +60,7 @@ class LatentClassifier(nn.Module):
     def images(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """(B, d) -> (B, C, H, W); a conditional generator decodes each row as
         its target (B, K): the class is given, the latent is optimized."""
-        if not conditioned(self.generator, None):
+        if CONDITIONAL not in capabilities_of(self.generator):
             return self.generator.decode(z)
         if targets is None:
             raise LSOError("a conditional decoder needs the targets to decode as")
@@ -88,7 +88,7 @@ def compose(decoder: nn.Module, classifier: nn.Module, classifier_shape: tuple[i
             raise LSOError(f"{decoder_name} outputs {_fmt(out_shape)} images but {classifier_name} takes "
                            f"{_fmt(classifier_shape)} inputs; train both on the same data shape")
         num_classes = classifier(x)["logits"].shape[1]
-    if conditioned(decoder, None) and decoder.num_classes != num_classes:
+    if CONDITIONAL in capabilities_of(decoder) and decoder.num_classes != num_classes:
         raise LSOError(f"{decoder_name} is conditioned on {decoder.num_classes} classes but {classifier_name} "
                        f"tells {num_classes}; the targets condition the decoder, so they must agree")
     return LatentClassifier(decoder, classifier, latent, out_shape, num_classes)
@@ -96,7 +96,7 @@ def compose(decoder: nn.Module, classifier: nn.Module, classifier_shape: tuple[i
 
 def _any_condition(decoder: nn.Module) -> tuple:
     """A condition to decode one trial code with (class 0), for a conditional decoder."""
-    return (torch.zeros(1, dtype=torch.long),) if conditioned(decoder, None) else ()
+    return (torch.zeros(1, dtype=torch.long),) if CONDITIONAL in capabilities_of(decoder) else ()
 
 
 def load_classifier(run_dir: str | Path, role: str = "--classifier") -> tuple[nn.Module, tuple[int, ...]]:

@@ -93,15 +93,15 @@ def training_codes(autoencoder: torch.nn.Module, x: np.ndarray, batch: int = 102
     return torch.as_tensor(embed(autoencoder, x, "cpu", batch, y=y)).float()
 
 
-def make_start(kind: str, dim: int, codes: torch.Tensor | None = None, value_range=(0.0, 1.0)):
-    """The sampler named ``kind`` for ``dim``-dimensional vectors."""
-    if kind == "prior":
+def make_start(name: str, dim: int, codes: torch.Tensor | None = None, value_range=(0.0, 1.0)):
+    """The sampler named ``name`` (``--start``) for ``dim``-dimensional vectors."""
+    if name == "prior":
         return Gaussian.standard(dim)
-    if kind == "uniform":
+    if name == "uniform":
         return Uniform(dim, *value_range)
-    if kind in ("gaussian", "encodings"):
+    if name in ("gaussian", "encodings"):
         if codes is None:
-            raise LSOError(f"--start {kind}: needs the training codes of an encoder (pixel space and a "
+            raise LSOError(f"--start {name}: needs the training codes of an encoder (pixel space and a "
                            f"decoder-only model such as a GAN have none); use --start prior or uniform")
-        return Gaussian.fit(codes) if kind == "gaussian" else Encodings(codes)
-    raise LSOError(f"--start {kind}: unknown, expected one of {', '.join(START_KINDS)}")
+        return Gaussian.fit(codes) if name == "gaussian" else Encodings(codes)
+    raise LSOError(f"--start {name}: unknown, expected one of {', '.join(START_KINDS)}")

@@ -114,8 +114,9 @@ def _methods(spec: StudySpec, base: dict) -> set[str]:
             picked = [v if len(names) == 1 else (v[i] if isinstance(v, list) and len(v) > i else None)
                       for v in values]
             return {v for v in picked if isinstance(v, str)}
+    from ..spec import TrainSpec
     train = base.get("train")
-    return {train.get("method", "gradient") if isinstance(train, dict) else "gradient"}
+    return {TrainSpec.key_of(train if isinstance(train, dict) else {})}
 
 
 def _check_methods(spec: StudySpec, base: dict, label: str) -> None:

@@ -57,9 +57,10 @@ class CheckpointCallback(Callback):
         self.policy.saved(trainer.state.epoch)
 
 
-class EvolutionCheckpointCallback(CheckpointCallback):
-    """The same policy for a GA/ES run; the checkpoint holds the population
-    or ES state (tens of MB for a large population)."""
+class StateCheckpointCallback(CheckpointCallback):
+    """The same policy for a trainer that hands over its own state
+    (``checkpoint() -> (tensors, meta)``): GA/ES (the population or strategy
+    state, tens of MB for a large population) and adversarial training."""
 
     def save(self, trainer) -> None:
         save_tensors_and_state(self.path, *trainer.checkpoint())

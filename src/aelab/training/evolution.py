@@ -41,7 +41,7 @@ class EvolutionTrainer:
         self.state = TrainState()
         self.device = next(model.parameters()).device
         self.gen = torch.Generator().manual_seed(spec.seed)
-        self.strategy = strategy(getattr(spec, "es", spec.method))(spec, self.pop, self.pop.vector(), self.gen)
+        self.strategy = strategy(spec.strategy)(spec, self.pop, self.pop.vector(), self.gen)
         self.best = self.pop.vector()
         self.discarded, self.elapsed = 0, 0.0
 

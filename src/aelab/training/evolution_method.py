@@ -4,21 +4,13 @@ population, budgets in generations and seconds, a checkpoint of the
 population or strategy state."""
 from __future__ import annotations
 
-from .callbacks import EvolutionCheckpointCallback
-from .checkpoint import read_tensors_and_state
 from .evolution import EvolutionTrainer
-from .registry import Trainer
+from .state_trainer import StateTrainer
 
 
-class EvolutionMethod(Trainer):
+class EvolutionMethod(StateTrainer):
     def make(self, model, cfg, callbacks):
         return EvolutionTrainer(model, cfg.train, callbacks)
-
-    def restore(self, runner, path):
-        runner.restore(*read_tensors_and_state(path))
-
-    def checkpoint_callback(self, spec, path):
-        return EvolutionCheckpointCallback(path, every=spec.checkpoint_every, seconds=spec.checkpoint_seconds)
 
     def copies(self, spec):
         return 2 * spec.population + 2  # the population, its next generation, the best and the model

@@ -171,17 +171,17 @@ class Population:
         return torch.stack(outs)
 
     @torch.no_grad()
-    def fitness(self, P: Tensor, x: Tensor, kind: str = "mae") -> Tensor:
+    def fitness(self, P: Tensor, x: Tensor, measure: str = "mae") -> Tensor:
         """Reconstruction error of each individual (P,): mean absolute error
         (the GA paper's fitness) or mean squared error; lower is better.
         Individuals are scored in chunks whose activations stay cache-sized:
         one huge batched pass is memory-bound (measured 3x slower for a
         784-64-784 AE at P=50 on 256 images than chunks of 10)."""
         step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel() * len(x)))
-        return torch.cat([self._fitness(P[i:i + step], x, kind) for i in range(0, len(P), step)])
+        return torch.cat([self._fitness(P[i:i + step], x, measure) for i in range(0, len(P), step)])
 
     @torch.no_grad()
-    def fitness_mutants(self, m: "mutants.Mutants", x: Tensor, kind: str = "mae", dense: Tensor | None = None) -> Tensor:
+    def fitness_mutants(self, m: "mutants.Mutants", x: Tensor, measure: str = "mae", dense: Tensor | None = None) -> Tensor:
         """:meth:`fitness` of a population of one parent's mutants (the GA
         paper's scheme), with the same chunking; equal to
         ``fitness(m.dense(), x)`` up to float rounding.  Falls back to
@@ -190,30 +190,30 @@ class Population:
         ``SPARSE_CHANGES`` weights each on average -- or on the ``meta``
         device, where the data-dependent row counts cannot be read."""
         if not self.sparse or len(m.index) > SPARSE_CHANGES * m.size or m.parent.is_meta:
-            return self.fitness(m.dense() if dense is None else dense, x, kind)
+            return self.fitness(m.dense() if dense is None else dense, x, measure)
         step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel() * len(x)))
         parts = [m if step >= m.size else m.chunk(i, min(i + step, m.size)) for i in range(0, m.size, step)]
         scores = []
         for part in parts:
             h, owned, slot = self._forward_mutants(part, x)
-            scores.append(self._score((h, owned), len(h), x, kind)[slot])
+            scores.append(self._score((h, owned), len(h), x, measure)[slot])
         return torch.cat(scores)
 
-    def _fitness(self, P: Tensor, x: Tensor, kind: str) -> Tensor:
-        return self._score(self._forward(P, x), len(P), x, kind)
+    def _fitness(self, P: Tensor, x: Tensor, measure: str) -> Tensor:
+        return self._score(self._forward(P, x), len(P), x, measure)
 
     @staticmethod
-    def _score(forward: tuple[Tensor, bool], size: int, x: Tensor, kind: str) -> Tensor:
+    def _score(forward: tuple[Tensor, bool], size: int, x: Tensor, measure: str) -> Tensor:
         h, owned = forward
         if not owned or h.shape[0] != size:
-            return _error(h.expand(size, *h.shape[1:]), x, kind)
+            return _error(h.expand(size, *h.shape[1:]), x, measure)
         err = h.sub_(x.unsqueeze(0))  # scratch: the error overwrites the reconstruction
-        return (err.abs_() if kind == "mae" else err.square_()).mean(tuple(range(1, err.dim())))
+        return (err.abs_() if measure == "mae" else err.square_()).mean(tuple(range(1, err.dim())))
 
 
-def _error(out: Tensor, x: Tensor, kind: str) -> Tensor:
+def _error(out: Tensor, x: Tensor, measure: str) -> Tensor:
     err = out - x.unsqueeze(0)
-    return (err.abs() if kind == "mae" else err.square()).flatten(1).mean(1)
+    return (err.abs() if measure == "mae" else err.square()).flatten(1).mean(1)
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:

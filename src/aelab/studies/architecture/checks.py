@@ -6,7 +6,7 @@ import numpy as np
 from ...data import load_dataset
 from ...errors import ConfigError
 from ...spec import load_config
-from .space import GENOME_KINDS, Space
+from .space import Space, genome_kinds
 
 
 def check_architecture(spec, base: dict, budget: int, label: str) -> tuple[int, int, int]:
@@ -23,9 +23,9 @@ def check_architecture(spec, base: dict, budget: int, label: str) -> tuple[int, 
         raise ConfigError(f"{label}: trials: a budget of {budget} is smaller than "
                           f"architecture.population {arch.population}; the first generation would not finish")
     cfg = load_config(base)
-    if cfg.model.kind not in GENOME_KINDS:
+    if cfg.model.kind not in genome_kinds():
         raise ConfigError(f"{label}: base: model.kind {cfg.model.kind!r} has no architecture to evolve "
-                          f"(the genome holds kinds {', '.join(GENOME_KINDS)})")
+                          f"(the genome holds kinds {', '.join(genome_kinds())})")
     shape = load_dataset(cfg.data).shape
     space = Space.resolve(arch, base, shape)
     try:

@@ -25,9 +25,14 @@ from ...errors import AelabError, ConfigError
 from ...models import build_model
 from ...models.family import spec_classes
 from ...spec import Config, load_config, set_values
+from ...spec_base import AutoencoderSpecBase
 
-# model kinds an architecture genome can hold (switched between by a mutation)
-GENOME_KINDS = ("ae", "vae")
+def genome_kinds() -> list[str]:
+    """The model kinds an architecture genome can hold (and a mutation
+    switch between): every family whose spec is an encoder, a latent code
+    and a decoder (``spec_base.AutoencoderSpecBase``) -- asked of the specs,
+    not named here."""
+    return [k for k, cls in spec_classes().items() if issubclass(cls, AutoencoderSpecBase)]
 
 CONV_KERNEL = 3  # conv blocks: 3x3, stride 2, 'same' padding (halves height and width)
 
@@ -57,7 +62,7 @@ class ArchitectureSpec(BaseModel):
     filters: IntRange = Field(default_factory=lambda: IntRange(low=4, high=64), description="conv filters")
     activations: list[str] | None = Field(default=None, description="choices; default: the base's")
     latent_dims: list[int] | None = Field(default=None, description="choices; default: the base's")
-    kinds: list[Literal[GENOME_KINDS]] | None = Field(default=None, description="choices; default: the base's")
+    kinds: list[str] | None = Field(default=None, description="choices; default: the base's")
     tournament: int = Field(default=3, ge=2, description="aging evolution: sample size S")
     shrink_above: int = Field(default=4, ge=1, description="article rule: remove a layer above this many")
 
@@ -67,6 +72,10 @@ class ArchitectureSpec(BaseModel):
             raise ValueError("units and filters need low >= 1")
         if self.layers.high + self.conv_layers.high < 1:
             raise ValueError("layers and conv_layers admit no layer at all (both high are 0)")
+        wrong = [k for k in self.kinds or [] if k not in genome_kinds()]
+        if wrong:
+            raise ValueError(f"kinds: {wrong[0]!r} is not a kind the genome holds (it holds "
+                             f"{', '.join(genome_kinds())})")
         for name in ("activations", "latent_dims", "kinds"):
             if getattr(self, name) is not None and not getattr(self, name):
                 raise ValueError(f"{name}: needs at least one choice")

@@ -12,30 +12,52 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from ...callbacks import EvolutionCheckpointCallback
-from ...checkpoint import _join_optimizer, _split_optimizer, read_tensors_and_state
+from ...checkpoint import _join_optimizer, _split_optimizer
 from ...gradient import TrainState, epoch_loop, epoch_seed
-from ...registry import Trainer
+from ...state_trainer import StateTrainer
 
 FORMAT = "aelab-adversarial-1"
 
 
-def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator's (critic's) loss on the logits of real and generated images."""
-    if kind == "non_saturating":  # -log D(x) - log(1 - D(G(z))), D = sigmoid(logit)
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    if kind == "hinge":
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    return fake.mean() - real.mean()  # wgan-gp: the critic's part of eq. 3 (the penalty is added apart)
+@dataclass(frozen=True)
+class Loss:
+    """One adversarial loss: the discriminator's (critic's) and the
+    generator's terms on the logits, whether the critic gets the gradient
+    penalty, and whether D's outputs read as probabilities (sigmoid) for
+    the history."""
+
+    discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    generator: Callable[[torch.Tensor], torch.Tensor]
+    penalized: bool = False
+    probabilities: bool = False
 
 
-def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
-    """The generator's loss on the logits of its images: -log D(G(z)) (non-saturating) or -D(G(z))."""
-    return F.softplus(-fake).mean() if kind == "non_saturating" else -fake.mean()
+LOSSES = {
+    # Goodfellow et al. 2014: -log D(x) - log(1 - D(G(z))) for D, -log D(G(z)) for G (non-saturating)
+    "non_saturating": Loss(lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
+                           lambda fake: F.softplus(-fake).mean(), probabilities=True),
+    # Lim & Ye 2017; Miyato et al. 2018
+    "hinge": Loss(lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
+                  lambda fake: -fake.mean()),
+    # Gulrajani et al. 2017, eq. 3: the critic's part; the penalty is added with gp_weight
+    "wgan-gp": Loss(lambda real, fake: fake.mean() - real.mean(), lambda fake: -fake.mean(), penalized=True),
+}
+
+
+def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's (critic's) loss ``name`` on the logits of real and generated images."""
+    return LOSSES[name].discriminator(real, fake)
+
+
+def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss ``name`` on the logits of its images."""
+    return LOSSES[name].generator(fake)
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -94,23 +116,23 @@ class AdversarialTrainer:
         return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     def _discriminator_step(self, real: torch.Tensor):
-        kind = self.spec.loss
+        loss_fn = LOSSES[self.spec.loss]
         with torch.no_grad():
             fake = self.model.decode(torch.randn(len(real), self.model.latent_dim, device=self.device))
         real_logit, fake_logit = self.model.critic(real), self.model.critic(fake)
-        loss = discriminator_loss(kind, real_logit, fake_logit)
-        if kind == "wgan-gp" and self.spec.gp_weight:
+        loss = loss_fn.discriminator(real_logit, fake_logit)
+        if loss_fn.penalized and self.spec.gp_weight:
             loss = loss + self.spec.gp_weight * gradient_penalty(self.model.critic, real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        shown = (torch.sigmoid(real_logit), torch.sigmoid(fake_logit)) if kind == "non_saturating" \
+        shown = (torch.sigmoid(real_logit), torch.sigmoid(fake_logit)) if loss_fn.probabilities \
             else (real_logit, fake_logit)  # D(x) as a probability, or the critic's raw score
         return loss.detach(), shown[0].detach().mean(), shown[1].detach().mean()
 
     def _generator_step(self, n: int) -> torch.Tensor:
         fake = self.model.decode(torch.randn(n, self.model.latent_dim, device=self.device))
-        loss = generator_loss(self.spec.loss, self.model.critic(fake))
+        loss = LOSSES[self.spec.loss].generator(self.model.critic(fake))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -150,18 +172,12 @@ class AdversarialTrainer:
         self.state = TrainState(epoch=meta["epoch"], history=meta["history"], status=meta["status"])
 
 
-class Adversarial(Trainer):
+class Adversarial(StateTrainer):
     method = "adversarial"
     description = "alternating discriminator and generator steps (non-saturating, hinge or WGAN-GP loss)"
 
     def make(self, model, cfg, callbacks):
         return AdversarialTrainer(model, cfg.train, callbacks)
-
-    def restore(self, runner, path):
-        runner.restore(*read_tensors_and_state(path))
-
-    def checkpoint_callback(self, spec, path):
-        return EvolutionCheckpointCallback(path, every=spec.checkpoint_every, seconds=spec.checkpoint_seconds)
 
     def copies(self, spec):
         return 5 + (1 if spec.ema else 0)  # weights, gradients, two Adam moments, a sample batch; the EMA

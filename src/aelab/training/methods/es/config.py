@@ -20,6 +20,10 @@ class ESTrain(EvolutionTrain):
         "the strategy's step size: OpenAI-ES's Adam step, SNES's mean learning rate, PGPE's ClipUp "
         "step size (half its maximum speed); sep-CMA-ES takes Hansen's constants and ignores it"))
 
+    @property
+    def strategy(self) -> str:
+        return self.es
+
     def how(self) -> str:
         step = f", {STEP[self.es]} {self.lr:g}" if STEP[self.es] else ""
         return f"{NAMES[self.es]}, population {self.population}, sigma {self.sigma:g}{step}"

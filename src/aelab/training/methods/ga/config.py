@@ -23,6 +23,10 @@ class GATrain(EvolutionTrain):
     mutation_rate: float = Field(default=0.01, gt=0.0, le=1.0)
     adaptive: bool = Field(default=False, description="adapt sigma by the 1/5th success rule")
 
+    @property
+    def strategy(self) -> str:
+        return "ga"
+
     def how(self) -> str:
         mutation = f"{self.mutated_weights} weights" if self.mutation == "uniform" else \
             f"rate {self.mutation_rate:g}, sigma {self.sigma:g}"
