@@ -72,10 +72,11 @@ def test_config_builds_on_its_data_shape(path, no_network):
     torch.manual_seed(0)
     model = build_model(cfg.model, shape, num_classes=10).eval()
     assert count_parameters(model) > 0
-    from aelab.models.family import EMBED, capabilities_of
+    from aelab.models.family import EMBED, capabilities_of, conditioned
+    cond = conditioned(model, torch.tensor([3, 8]))  # a conditional model gets two labels
     with torch.no_grad():  # images in, or (a generator only) codes in
-        out = model(torch.rand(2, *shape)) if EMBED in capabilities_of(model) else \
-            {"x_hat": model.decode(torch.randn(2, model.latent_dim))}
+        out = model(torch.rand(2, *shape), *cond) if EMBED in capabilities_of(model) else \
+            {"x_hat": model.decode(torch.randn(2, model.latent_dim), *cond)}
     if cfg.model.kind == "classifier":
         assert out["logits"].shape[0] == 2
     else:
@@ -98,8 +99,8 @@ def test_config_trains_one_epoch(path, tmp_path, no_network):
     original = load_config(path)
     run = aelab.train(path, overrides=fast(path), out=tmp_path / "run")
     assert run.status == "completed", run.metrics
-    from aelab.models.family import family
-    score = family(original.model.kind).metric_names[0]  # recon_mse, accuracy, diversity, ...
+    from aelab.models.family import GENERATION_METRICS, family
+    score = (family(original.model.kind).metric_names + GENERATION_METRICS)[0]  # recon_mse, accuracy, diversity
     assert math.isfinite(run.metrics[score]), run.metrics
     assert run.metrics["epochs_trained"] == 1 and len(run.history) == 1
     assert math.isfinite(run.metrics["train_loss"])

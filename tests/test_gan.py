@@ -110,6 +110,14 @@ def test_only_the_adversarial_trainer_trains_a_gan_and_it_trains_only_gans():
         aelab.train(ae, out="/nonexistent/never-written")
 
 
+@pytest.mark.parametrize("kind", ["gan", "cgan"])
+def test_a_discriminator_layer_that_does_not_fit_names_itself(kind):
+    cfg = gan_config()
+    cfg["model"] |= {"kind": kind, "discriminator": [{"type": "conv2d", "filters": 4, "kernel": 9}]}
+    with pytest.raises(ModelSpecError, match=r"model\.discriminator\[0\] \(conv2d\): kernel 9"):
+        _runner(cfg)
+
+
 def test_a_generator_layer_that_does_not_fit_names_itself():
     cfg = gan_config()
     cfg["model"]["generator"] = [{"type": "conv2d", "filters": 2, "kernel": 3}]
@@ -134,8 +142,12 @@ def test_lso_optimizes_through_a_gan_generator_from_its_prior(gan_and_classifier
     setup = lso.prepare(clf, gan, lso.LSOOptions(optimizer="adam", lr=0.05, shell=True))
     assert setup.options.start == "prior" and setup.model.latent_dim == 4
     summary = lso.run_lso(clf, ["3"], gan, 4, tmp_path / "out",
-                          lso.LSOOptions(optimizer="adam", lr=0.05, shell=True, steps=30, restarts=2))
+                          lso.LSOOptions(optimizer="adam", lr=0.05, shell=True, steps=30, restarts=2),
+                          judge=clf, evaluate_samples=True)
     assert 0.0 <= summary["success_rate"] <= 1.0 and (tmp_path / "out").exists()
+    overall = summary["evaluation"]["table"][-1]  # judged like any decoder; no encoder, so no realism score
+    assert overall["recon_error"] != overall["recon_error"] and overall["nearest_train"] > 0
+    assert 0 <= summary["evaluation"]["precision"] <= 1 and summary["evaluation"]["fid"] >= 0
 
 
 @pytest.mark.parametrize("option, message", [({"start": "encodings"}, "--start encodings: needs the training codes"),
@@ -150,3 +162,56 @@ def test_the_explorer_says_a_gan_has_no_encoder(gan_and_classifier):
     from aelab.explore import build_app
     with pytest.raises(AelabError, match="explore needs a model that embeds and decodes"):
         build_app(gan_and_classifier[0])
+
+
+def _scripted_diversity(monkeypatch, values):
+    """Make the monitor report ``values`` epoch by epoch (the rest of the run is real)."""
+    from aelab.training.methods.adversarial import trainer as T
+    seq = iter(values)
+    monkeypatch.setattr(T.Monitor, "diversity", lambda self, samples: next(seq))
+
+
+def test_samples_that_lose_their_diversity_stop_the_run_as_collapsed(monkeypatch, tmp_path):
+    """Reached 0.2 of the real images' diversity, then below it for
+    collapse_patience epochs: status collapsed, one warning, and the run is
+    still measured and drawn (its weights are finite)."""
+    _scripted_diversity(monkeypatch, [0.1, 0.5, 0.6, 0.1, 0.05, 0.04, 0.9])
+    cfg = gan_config(epochs=7, collapse=0.2, collapse_patience=3)
+    cfg["eval"] = {**cfg["eval"], "figures": True}
+    with pytest.warns(UserWarning, match=r"train: the generator collapsed at epoch 6: its samples' diversity fell "
+                                         r"from 0\.60 to below 0\.2 of the real images' for 3 epochs"):
+        run = aelab.train(cfg, out=tmp_path / "run")
+    assert run.status == "collapsed" and run.metrics["epochs_trained"] == run.metrics["collapsed_epoch"] == 6
+    assert [r["diversity"] for r in run.history] == [0.1, 0.5, 0.6, 0.1, 0.05, 0.04]
+    assert run.metrics["nn_distance"] > 0 and (run.path / "figures" / "samples.png").exists()
+
+
+@pytest.mark.parametrize("values, collapse", [([0.01, 0.02, 0.05, 0.3, 0.4, 0.5], 0.2),   # a fresh generator
+                                              ([0.5, 0.1, 0.1, 0.5, 0.1, 0.1], 0.2),      # it recovered
+                                              ([0.5, 0.01, 0.01, 0.01, 0.01, 0.01], 0.0)])  # check turned off
+def test_low_diversity_that_is_not_a_collapse_lets_the_run_finish(monkeypatch, tmp_path, values, collapse):
+    _scripted_diversity(monkeypatch, values)
+    run = aelab.train(gan_config(epochs=6, collapse=collapse), out=tmp_path / "run")
+    assert run.status == "completed" and run.metrics["epochs_trained"] == 6
+
+
+def test_samples_that_never_vary_are_a_warning(monkeypatch, tmp_path):
+    _scripted_diversity(monkeypatch, [0.01] * 4)
+    with pytest.warns(UserWarning, match=r"never reached 0\.2 of the real images' diversity \(best 0\.010\)"):
+        run = aelab.train(gan_config(epochs=4), out=tmp_path / "run")
+    assert run.status == "completed"
+
+
+def test_the_strip_keeps_fixed_codes_samples_every_n_epochs_and_survives_a_checkpoint():
+    runner, data = _runner(gan_config(epochs=5, snapshot_every=2))
+    runner.fit(*data)
+    epochs = [e for e, _ in runner.state.stages]
+    assert epochs == [0, 2, 4, 5] and all(v.shape == (10, 1, 8, 8) for _, v in runner.state.stages)
+    # the fixed codes: the same samples again from the final weights
+    torch.testing.assert_close(runner.monitor.samples(runner.model)[:10].cpu(), runner.state.stages[-1][1])
+    tensors_, meta = runner.checkpoint()
+    other, _ = _runner(gan_config(epochs=5, snapshot_every=2))
+    other.restore(tensors_, meta)
+    assert [e for e, _ in other.state.stages] == epochs
+    for (_, a), (_, b) in zip(other.state.stages, runner.state.stages):
+        torch.testing.assert_close(a, b)

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aelab"
 # matching pattern (``x`` is module x, ``x.*`` its submodules, ``x.*.y``
 # any submodule ``y`` one level down; an exact name beats a wildcard).
 LAYERS = [
-    ("core", ["errors", "version", "atomic", "interrupts", "threads", "plugins", "updates", "metrics",
+    ("core", ["errors", "version", "atomic", "interrupts", "threads", "plugins", "updates", "metrics", "yardsticks",
               "progress", "outdir", "plots", "spec_base", "train_spec", "spec", "shipped", "", "dataset_registry",
               "models", "models.family", "models.families", "models.families.*.config",
               "training", "training.registry", "training.methods", "training.methods.*.config"]),
@@ -28,7 +28,7 @@ LAYERS = [
     ("models", ["models.*"]),
     ("run directories", ["runs"]),
     ("training", ["training.methods.*.trainer", "training.evolution_method", "training.*"]),
-    ("results", ["evaluation", "figures", "report", "reporting", "reporting.*"]),
+    ("results", ["evaluation", "generation", "figures", "report", "reporting", "reporting.*"]),
     ("families", ["models.families.*.family"]),
     ("pipeline", ["pipeline", "api", "cache", "sklearn"]),
     ("applications", ["lso", "lso.*", "studies", "studies.*", "explore", "explore.*"]),

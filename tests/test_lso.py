@@ -441,8 +441,15 @@ def test_lso_configs_pair_up():
     spec, base = load_study(root / "studies/lso-paper.yaml")
     assert spec.n * len(spec.targets) == 100 and spec.threshold == 0.001
     assert {(base / m.decoder).resolve().name for m in spec.methods if m.decoder} == {
-        f"lso-{k}-latent{d}.yaml" for k in ("ae", "vae") for d in (5, 20)}
+        f"lso-{k}-latent{d}.yaml" for k in ("ae", "vae") for d in (5, 20)} | {
+        "lso-cvae-latent20.yaml", "mnist14-dcgan.yaml", "mnist14-cgan.yaml"}
     assert any(m.space == "pixels" for m in spec.methods)
+    # every generator shares the classifier's data, and the CVAE is the VAE's twin
+    for name in ("lso-cvae-latent20", "mnist14-dcgan", "mnist14-cgan"):
+        assert load_config(root / f"configs/{name}.yaml").data == ae.data
+    cvae, vae20 = load_config(root / "configs/lso-cvae-latent20.yaml"), load_config(root / "configs/lso-vae-latent20.yaml")
+    assert cvae.model.model_dump(exclude={"kind"}) == vae20.model.model_dump(exclude={"kind"})
+    assert cvae.train == vae20.train
 
 
 def test_equal_failures_of_one_sample_keep_one_answer():

@@ -53,16 +53,25 @@ def train(config=None, *, overrides: list[str] | None = None, out: str | Path | 
     return train_run(cfg, run_dir, resuming=resume is not None, quiet=quiet)
 
 
-def evaluate(run_dir: str | Path, *, figures: bool = True) -> dict:
-    """Re-score a trained run on its data (rewrites metrics.json, figures, report)."""
+def evaluate(run_dir: str | Path, *, figures: bool = True, judge: str | Path | None = None) -> dict:
+    """Re-score a trained run on its data (rewrites metrics.json, figures,
+    report); ``judge``: a classifier run whose features and verdicts score a
+    generative run's samples (:mod:`aelab.generation`), else ``eval.judge``."""
     run = load_run(run_dir)
+    if judge is not None:
+        from .models.family import GENERATIVE, family
+        if not family(run.config.model.kind).has(GENERATIVE):
+            raise RunDirError(f"--judge: {run.path} is a '{run.config.model.kind}' run, which does not generate; "
+                              f"the judge scores generated samples")
+        if not Path(judge).is_dir():
+            raise RunDirError(f"--judge {judge}: not a run directory")
     if run.status == "diverged":
         raise RunDirError(f"{run.path}: the run diverged; there is nothing meaningful to evaluate")
     if not run.has_model:
         raise RunDirError(f"{run.path}: has no trained model yet (model.json missing); "
                           f"finish it with aelab train --resume {run.path}")
     from .pipeline import evaluate_run
-    return evaluate_run(run, figures)
+    return evaluate_run(run, figures, judge)
 
 
 def show(run_dir: str | Path) -> Run:

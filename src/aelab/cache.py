@@ -29,6 +29,8 @@ def config_hash(cfg: Config) -> str:
     dump = cfg.model_dump(mode="json", exclude=NOT_HASHED)
     if dump["data"].get("labels") is None:
         dump["data"].pop("labels", None)
+    if dump["eval"].get("judge") is None:  # added later: unset, the hash is the one it always was
+        dump["eval"].pop("judge", None)
     dump["model"] = LEGACY_MODEL_DEFAULTS | dump["model"]
     dump["train"] = LEGACY_TRAIN_DEFAULTS | dump["train"]
     return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]

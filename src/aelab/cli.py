@@ -121,11 +121,14 @@ def train(
 
 
 @app.command()
-def evaluate(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+def evaluate(run_dir: Path = typer.Argument(..., help="a run directory"),
+             judge: Optional[Path] = typer.Option(None, "--judge", help="a classifier run that scores generated "
+                                                  "samples (fid, precision, recall, coverage, judge accuracy)")
+             ) -> None:
     """Re-compute a run's metrics, figures and report from its saved weights."""
     with user_errors():
         from . import api
-        metrics = api.evaluate(run_dir)
+        metrics = api.evaluate(run_dir, judge=judge)
         _print_path(run_dir, metrics.get("status"))
         _print_metrics(metrics)
 
@@ -246,7 +249,7 @@ def lso(
     optimizer: str = typer.Option("normalized", "--optimizer", help="normalized (the paper's Algorithm 3) | adam | sgd"),
     lr: Optional[float] = typer.Option(None, "--lr", help="normalized: rate r in C = -r*E (0.5); adam/sgd: step size"),
     threshold: float = typer.Option(0.001, "--threshold", help="success: mean squared error over classes <= this"),
-    steps: int = typer.Option(200, "--steps", help="updates per restart"),
+    steps: int = typer.Option(200, "--steps", help="updates per restart (0: score the start points as they are)"),
     restarts: int = typer.Option(20, "--restarts", help="starts per sample at most"),
     parallel: int = typer.Option(5, "--parallel", help="restarts per sample optimized at once"),
     start: Optional[str] = typer.Option(None, "--start", help="prior | gaussian | encodings | uniform"),

@@ -13,7 +13,7 @@ from . import metrics as M
 from .data import Dataset
 from .errors import ModelSpecError
 from .models.autoencoder import kld
-from .models.family import CONDITIONAL, capabilities_of, family
+from .models.family import CONDITIONAL, GENERATIVE, capabilities_of, family
 from .spec import Config
 from .training.objectives import elementwise_loss
 
@@ -88,8 +88,12 @@ def elbo_metrics(model, x: np.ndarray, loss: str, device, seed: int, y: np.ndarr
 def evaluate_model(model: torch.nn.Module, cfg: Config, data: Dataset, device) -> dict:
     """All metrics of a trained model on ``data``'s evaluation split: the
     split, then what the model's family measures."""
+    from .generation import generation_metrics
     x, _, split = eval_split(data)
-    return {"eval_split": split, "eval_samples": int(len(x))} | family(cfg.model.kind).metrics(model, cfg, data, device)
+    out = {"eval_split": split, "eval_samples": int(len(x))} | family(cfg.model.kind).metrics(model, cfg, data, device)
+    if GENERATIVE in capabilities_of(model):  # one yardstick for every generator
+        out |= generation_metrics(model, data, device, cfg.eval.seed, cfg.eval.judge)
+    return out
 
 
 def autoencoder_metrics(model, cfg: Config, data: Dataset, device) -> dict:

@@ -15,6 +15,7 @@ import torch
 
 from .data import Dataset
 from .evaluation import eval_split, predict
+from .models.family import CONDITIONAL, capabilities_of
 
 
 def run_figures(folder: Path, model: torch.nn.Module, data: Dataset, history: list[dict],
@@ -52,13 +53,25 @@ def prior_figures(folder: Path, model, device, seed: int) -> list[Path]:
     samples = model.sample(40, generator=gen).cpu().numpy()
     paths = [plots.save_image_grid(samples, folder / "samples.png", ncols=10,
                                    title="Random samples from the prior N(0, I)")]
-    if model.latent_dim == 2:
+    if model.latent_dim == 2 and CONDITIONAL not in capabilities_of(model):  # one manifold per class otherwise
         n = 15
         grid = torch.as_tensor(plots.latent_grid(n), dtype=torch.float32, device=device)
         images = model.decode(grid).cpu().numpy()
         paths.append(plots.save_manifold(images, n, folder / "manifold.png",
                                          title="Decoded latent manifold (Gaussian quantiles)"))
     return paths
+
+
+@torch.no_grad()
+def class_grid(folder, model, device, seed: int, per_class: int = 10):
+    """Samples per class of a conditional generative model: row k holds
+    ``per_class`` prior draws decoded as class k."""
+    from .plots import save_image_grid
+    model.eval()
+    y = torch.arange(model.num_classes).repeat_interleave(per_class)
+    samples = model.sample(len(y), y, generator=torch.Generator().manual_seed(seed)).cpu().numpy()
+    return save_image_grid(samples, folder / "class_samples.png", ncols=per_class,
+                           title=f"Samples per class (row k: class k, {per_class} draws from N(0, I))")
 
 
 def relative(paths: list[Path], root: Path) -> list[str]:

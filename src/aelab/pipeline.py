@@ -31,6 +31,8 @@ from .training.progress import closing_progress
 from .training.registry import trainer
 from .training.trackers import end_trackers, make_trackers
 
+EVALUATED = ("completed", "collapsed")  # finished with finite weights: metrics and figures are drawn
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when present, else CPU."""
@@ -226,8 +228,8 @@ def training_summary(state: TrainState, model: torch.nn.Module) -> dict:
                "best_epoch": state.best_epoch, "train_loss": last.get("train_loss"),
                "val_loss": last.get("val_loss"), "parameters": count_parameters(model),
                "seconds": sum(r.get("seconds", 0.0) for r in state.history), "threads": torch.get_num_threads()}
-    if state.status == "diverged":
-        summary["diverged_epoch"] = state.epoch
+    if state.status in ("diverged", "collapsed"):
+        summary[f"{state.status}_epoch"] = state.epoch
     return summary
 
 
@@ -235,7 +237,7 @@ def finish(run_dir: Path, cfg: Config, data: Dataset, model, state: TrainState, 
     """Write weights, metrics, figures and report of a trained model."""
     save_model(run_dir, model, data.shape, data.num_classes)
     metrics = training_summary(state, model)
-    if state.status == "completed":
+    if state.status in EVALUATED:
         metrics |= evaluate_model(model, cfg, data, device)
     write_json(run_dir / METRICS, metrics)
     figures = _figures(run_dir, cfg, data, model, state, device)
@@ -247,7 +249,7 @@ def finish(run_dir: Path, cfg: Config, data: Dataset, model, state: TrainState, 
 def _figures(run_dir, cfg, data, model, state, device) -> list[str]:
     if not cfg.eval.figures:
         return []
-    if state.status != "completed":  # a diverged model's outputs are NaN: loss curves only
+    if state.status not in EVALUATED:  # a diverged model's outputs are NaN: loss curves only
         from . import plots
         return relative([plots.save_loss_curves(state.history, run_dir / FIGURES / "loss_curves.png")], run_dir)
     return relative(run_figures(run_dir / FIGURES, model, data, state.history, device, cfg.eval.seed,
@@ -257,13 +259,17 @@ def _figures(run_dir, cfg, data, model, state, device) -> list[str]:
 # ---------------------------------------------------------------- re-scoring
 
 
-def evaluate_run(run: Run, figures: bool = True) -> dict:
-    """Re-score a trained run on its data (rewrites metrics.json, figures, report)."""
+def evaluate_run(run: Run, figures: bool = True, judge=None) -> dict:
+    """Re-score a trained run on its data (rewrites metrics.json, figures,
+    report), with ``judge`` in place of ``eval.judge`` when given."""
+    cfg = run.config
+    if judge is not None:
+        cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"judge": str(judge)})})
     with exclusive(run.path, None):
-        device = resolve_device(run.config.train.device)
+        device = resolve_device(cfg.train.device)
         model = load_model(run.path, device)
-        data = load_dataset(run.config.data)
-        metrics = dict(run.metrics) | evaluate_model(model, run.config, data, device)
+        data = load_dataset(cfg.data)
+        metrics = dict(run.metrics) | evaluate_model(model, cfg, data, device)
         write_json(run.path / METRICS, metrics)
         figs = relative(run_figures(run.path / FIGURES, model, data, run.history, device, run.config.eval.seed,
                                     method=run.config.train.method),

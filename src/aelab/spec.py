@@ -77,6 +77,7 @@ class EvalSpec(_Strict):
     trust_k: int = Field(default=5, ge=1)
     seed: int = 0
     figures: bool = True
+    judge: str | None = Field(default=None, description="a classifier run directory that judges generated samples")
 
 
 # ------------------------------------------------------------------ model

@@ -23,11 +23,12 @@ import yaml
 import aelab
 from aelab.pipeline import build, tensors
 from aelab.data import load_dataset
+from aelab.evaluation import evaluate_model
 from aelab.spec import dump_config, load_config
 from aelab.training.checkpoint import read_tensors_and_state
 from aelab.training.registry import methods, spec_classes, trainer
 from conftest import KILL_AFTER_ROWS, TINY, TRAIN_BUDGET
-from aelab.models.family import families, family
+from aelab.models.family import families
 from test_training import assert_same_weights, stable
 
 METHODS = methods()
@@ -64,7 +65,7 @@ def test_learns_a_tiny_problem(method, tmp_path):
         cfg = run.config
         data = load_dataset(cfg.data)
         untrained = build(cfg, data, torch.device("cpu"), warn=False)
-        before = family(cfg.model.kind).metrics(untrained, cfg, data, torch.device("cpu"))["nn_distance"]
+        before = evaluate_model(untrained, cfg, data, torch.device("cpu"))["nn_distance"]
         assert run.metrics["nn_distance"] < 0.8 * before, (before, run.metrics["nn_distance"])
     else:
         first, last = run.history[0]["train_loss"], run.history[-1]["train_loss"]

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .. import generation
 from ..errors import AelabError, RunDirError
-from ..models.family import CLASSIFY, CONDITIONAL, DECODE, capabilities_of, families, family
+from ..models.family import CONDITIONAL, DECODE, capabilities_of, families, family
 from ..runs import load_model, load_run
 
 
@@ -101,12 +102,7 @@ def _any_condition(decoder: nn.Module) -> tuple:
 
 def load_classifier(run_dir: str | Path, role: str = "--classifier") -> tuple[nn.Module, tuple[int, ...]]:
     """A classifier run's model and input shape; any other kind of run is refused."""
-    run = load_run(run_dir)
-    if not family(run.config.model.kind).has(CLASSIFY):
-        raise LSOError(f"{role} {run.path}: is a '{run.config.model.kind}' run, expected a classifier "
-                       f"(a model kind that can classify: {', '.join(_kinds_with(CLASSIFY))})")
-    _completed(run, role)
-    return load_model(run.path), tuple(run.model_info["input_shape"])
+    return generation.load_classifier(run_dir, role, error=LSOError)
 
 
 def load_decoder(run_dir: str | Path, role: str = "--decoder") -> nn.Module:

@@ -16,9 +16,11 @@ import torch
 
 from .. import interrupts, threads
 from ..data import Dataset, load_dataset
+from ..generation import PR_K
 from ..models.family import EMBED, GENERATIVE, capabilities_of
 from ..outdir import check_dir, writing
 from ..runs import default_run_dir, load_run
+from ..yardsticks import precision_recall
 from . import outputs, quality
 from .compose import LatentClassifier, LSOError, PixelSpace, compose, load_classifier, load_decoder
 from .loop import DEFAULT_THRESHOLD, LSOResult, optimize
@@ -34,7 +36,9 @@ SPACES = ("latent", "pixels")
 class LSOOptions:
     """How to optimize.  ``start: None`` picks the prior for a VAE, the fitted
     Gaussian for an AE and uniform noise in pixel space; ``lr`` is the
-    normalized step's rate (``C = -lr * E``) or Adam's / SGD's step size."""
+    normalized step's rate (``C = -lr * E``) or Adam's / SGD's step size.
+    ``steps: 0`` optimizes nothing: the start points themselves are decoded
+    and scored (a generator's plain samples, as a baseline row)."""
 
     space: str = "latent"
     optimizer: str = "normalized"
@@ -54,9 +58,9 @@ class LSOOptions:
     def check(self) -> "LSOOptions":
         if self.space not in SPACES:
             raise LSOError(f"--space {self.space}: expected one of {', '.join(SPACES)}")
-        for name in ("steps", "restarts", "parallel"):
-            if getattr(self, name) < 1:
-                raise LSOError(f"--{name} {getattr(self, name)}: expected at least 1")
+        for name, least in (("steps", 0), ("restarts", 1), ("parallel", 1)):
+            if getattr(self, name) < least:
+                raise LSOError(f"--{name} {getattr(self, name)}: expected at least {least}")
         if not self.threshold > 0:
             raise LSOError(f"--threshold {self.threshold}: expected a positive error")
         if self.threads is not None and self.threads < 1:
@@ -142,7 +146,8 @@ def evaluate(setup: LSOSetup, result: LSOResult, judge: str | Path, seed: int = 
     table = quality.per_target_table(result.images, result.targets, result.success, result.steps, m)
     test_feats = quality.judge_outputs(judge_model, setup.data.x_test)[1]
     train_feats = quality.judge_outputs(judge_model, setup.data.x_train)[1]
-    return {"table": table, **quality.fid_pair(m["judge_features"], test_feats, train_feats, seed)}
+    return {"table": table, **quality.fid_pair(m["judge_features"], test_feats, train_feats, seed),
+            **precision_recall(test_feats, m["judge_features"], k=PR_K)}
 
 
 def summary_of(setup: LSOSetup, result: LSOResult, names: Sequence[str]) -> dict:

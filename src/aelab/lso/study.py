@@ -197,7 +197,7 @@ def _row(m: MethodSpec, ae: Run | None, s: dict) -> dict:
             "steps": s["mean_steps_to_success"], "judge_accuracy": overall["judge_accuracy"],
             "recon_error": overall["recon_error"], "nearest_train": overall["nearest_train"],
             "diversity": overall["diversity"], "fid": ev["fid"], "fid_real_floor": ev["fid_real_floor"],
-            "seconds": s["seconds"], "paper_success_rate": paper.get("success_rate"),
+            "precision": ev["precision"], "recall": ev["recall"], "seconds": s["seconds"], "paper_success_rate": paper.get("success_rate"),
             "paper_decoder_mse": paper.get("recon_mse")}
 
 
@@ -221,7 +221,7 @@ def _real_row(setup, judge: Run, names) -> dict:
             "success_at_0.001": None, "one_start_success": None, "steps": None,
             "judge_accuracy": overall["judge_accuracy"], "recon_error": overall["recon_error"],
             "nearest_train": overall["nearest_train"], "diversity": overall["diversity"], "fid": None,
-            "fid_real_floor": None, "seconds": None, "paper_success_rate": None, "paper_decoder_mse": None}
+            "fid_real_floor": None, "precision": None, "recall": None, "seconds": None, "paper_success_rate": None, "paper_decoder_mse": None}
 
 
 def _write(out: Path, spec: LSOStudySpec, rows, grid, names, results) -> None:

@@ -12,6 +12,7 @@ STUDY_COLUMNS = [("method", "method", "{}"), ("decoder_mse", "decoder test MSE",
                  ("judge_accuracy", "judge acc.", "{:.0%}"), ("recon_error", "AE recon err.", "{:.4f}"),
                  ("nearest_train", "NN dist.", "{:.2f}"), ("diversity", "diversity", "{:.2f}"),
                  ("fid", "FID (judge)", "{:.1f}"), ("fid_real_floor", "FID floor", "{:.1f}"),
+                 ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
                  ("seconds", "s", "{:.1f}")]
 TARGET_COLUMNS = [("target", "target", "{}"), ("n", "n", "{}"), ("success_rate", "success", "{:.0%}"),
                   ("steps_to_success", "steps", "{:.1f}"), ("judge_accuracy", "judge acc.", "{:.0%}"),

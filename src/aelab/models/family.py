@@ -38,6 +38,11 @@ if TYPE_CHECKING:  # torch is imported by the families themselves, when used
 
 EMBED, DECODE, GENERATIVE, CONDITIONAL, CLASSIFY = "embed", "decode", "generative", "conditional", "classify"
 CAPABILITIES = (EMBED, DECODE, GENERATIVE, CONDITIONAL, CLASSIFY)
+# What metrics.json holds for every family that can generate (aelab.generation):
+# pixel-space measures always, the judge's with eval.judge (study objectives can name them).
+GENERATION_METRICS = ("diversity", "real_diversity", "nn_distance")
+JUDGED_METRICS = ("fid", "fid_real_floor", "precision", "recall", "classes_covered", "min_class_share",
+                  "class_entropy", "judge_accuracy", "judge_accuracy_min")
 _FOLDER = Path(__file__).parent / "families"
 _PACKAGE = f"{__package__}.families"
 

@@ -147,8 +147,9 @@ def _base_mapping(spec: StudySpec, folder: Path, label: str) -> dict:
 
 
 def _check_objectives(spec: StudySpec, cfg: Config, label: str) -> None:
-    from ..models.family import family
-    known = family(cfg.model.kind).metric_names + COMMON_METRICS
+    from ..models.family import GENERATION_METRICS, GENERATIVE, JUDGED_METRICS, family
+    fam = family(cfg.model.kind)
+    known = fam.metric_names + COMMON_METRICS + (GENERATION_METRICS + JUDGED_METRICS if fam.has(GENERATIVE) else ())
     for name in spec.objectives:
         if name not in known:
             raise ConfigError(f"{label}: objectives.{name}: not a metric that {cfg.model.kind} runs write "

@@ -34,7 +34,7 @@ def run_repeats(cfg: Config, repeats: int, runs_dir: Path) -> list[Run]:
         except Exception as e:  # a trial failing must not stop the study
             raise TrialFailed(f"seed {cfg.train.seed + r}: {type(e).__name__}: {_one_line(e)}") from e
         if run.status != "completed":
-            epoch = run.metrics.get("diverged_epoch", "?")
+            epoch = run.metrics.get(f"{run.status}_epoch", "?")
             raise TrialFailed(f"seed {cfg.train.seed + r}: {run.status} at epoch {epoch}")
         runs.append(run)
     return runs

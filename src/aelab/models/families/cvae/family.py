@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ....errors import ModelSpecError
 from ....evaluation import autoencoder_metrics, elbo_metrics, eval_split
-from ....figures import autoencoder_figures
+from ....figures import autoencoder_figures, class_grid
 from ...autoencoder import VAE
 from ...build import decoder_stack, encoder_stack, head
+from ...conditioning import one_hot, sample_classes
 from ...family import CONDITIONAL, DECODE, EMBED, GENERATIVE
 from ...layers import numel
 from ..vae.family import VAEFamily
@@ -41,9 +41,7 @@ class CVAE(nn.Module):
 
     def condition(self, y: torch.Tensor) -> torch.Tensor:
         """Labels (B,) -> one-hot (B, K); probability vectors (B, K) pass as they are."""
-        if y.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            return F.one_hot(y.long(), self.num_classes).float()
-        return y.float()
+        return one_hot(y, self.num_classes)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.cat([self.body(x).flatten(1), self.condition(y)], dim=1)  # (B, features + K)
@@ -65,10 +63,7 @@ class CVAE(nn.Module):
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode ``n`` prior draws, of class ``y`` (labels or probability
         vectors; default: the classes in turn, 0, 1, ..., K-1, 0, ...)."""
-        dev = next(self.parameters()).device
-        y = torch.arange(n) % self.num_classes if y is None else torch.as_tensor(y)
-        z = torch.randn(n, self.latent_dim, generator=generator).to(dev)
-        return self.decode(z, y.to(dev))
+        return sample_classes(self, n, y, generator)
 
 
 class CVAEFamily(VAEFamily):
@@ -93,17 +88,6 @@ class CVAEFamily(VAEFamily):
 
     def figures(self, folder, model, data, device, seed):
         return autoencoder_figures(folder, model, data, device) + [class_grid(folder, model, device, seed)]
-
-
-@torch.no_grad()
-def class_grid(folder, model: CVAE, device, seed: int, per_class: int = 10):
-    """Samples per class: row k holds ``per_class`` prior draws decoded as class k."""
-    from ....plots import save_image_grid
-    model.eval()
-    y = torch.arange(model.num_classes).repeat_interleave(per_class)
-    samples = model.sample(len(y), y, generator=torch.Generator().manual_seed(seed)).cpu().numpy()
-    return save_image_grid(samples, folder / "class_samples.png", ncols=per_class,
-                           title=f"Samples per class (row k: class k, {per_class} draws from N(0, I))")
 
 
 FAMILY = CVAEFamily()

@@ -4,10 +4,10 @@
 The generator maps a code ``z ~ N(0, I)`` of ``latent_dim`` values to an
 image, so it declares ``decode`` (LSO can optimize ``z``) and
 ``generative`` (it samples); it has no encoder, so it does not ``embed``.
-Its metrics measure the samples without a judge: their diversity (mean
-pairwise L2 distance of 256 samples) beside the same for real test images,
-and the mean distance of each sample to its nearest training image (a
-copy of the training set would score 0).
+It is measured like every generator (:mod:`aelab.generation`): the
+diversity of its samples beside the real images', their distance to the
+nearest training image and, with a judge, the Frechet distance, precision,
+recall and class coverage.
 """
 from __future__ import annotations
 
@@ -19,9 +19,6 @@ from ...build import explicit_decoder, head
 from ...family import DECODE, GENERATIVE, Family
 from ...layers import build_stack, layer_activation
 from ...mirror import mirror_decoder
-
-SAMPLES = 256  # samples the metrics draw
-
 
 class GAN(nn.Module):
     """``generator``: (B, latent) -> (B, C, H, W); ``discriminator``: (B, C, H, W) -> (B,) logits."""
@@ -51,7 +48,6 @@ class GANFamily(Family):
     kind = "gan"
     description = "GAN: a generator from N(0, I) codes and a discriminator, trained adversarially"
     capabilities = GAN.capabilities
-    metric_names = ("diversity", "real_diversity", "nn_distance")
     methods = ("adversarial",)
     example = {"discriminator": [16], "latent_dim": 4}
 
@@ -69,25 +65,11 @@ class GANFamily(Family):
     def objective(self, spec, train):
         raise NotImplementedError("a GAN has no single objective: train.method adversarial alternates two")
 
-    @torch.no_grad()
     def metrics(self, model, cfg, data, device):
-        model.eval()
-        gen = torch.Generator().manual_seed(cfg.eval.seed)
-        fake = model.sample(SAMPLES, generator=gen).flatten(1).cpu()
-        real = torch.as_tensor(data.x_test if len(data.x_test) else data.x_train)[:SAMPLES].flatten(1)
-        train = torch.as_tensor(data.x_train).flatten(1)
-        return {"diversity": mean_pairwise_distance(fake), "real_diversity": mean_pairwise_distance(real),
-                "nn_distance": float(torch.cdist(fake, train).min(dim=1).values.mean())}
+        return {}  # what a GAN is measured by is every generator's (aelab.generation)
 
     def figures(self, folder, model, data, device, seed):
         return prior_figures(folder, model, device, seed)
-
-
-def mean_pairwise_distance(x: torch.Tensor) -> float:
-    """Mean L2 distance over the distinct pairs of rows of ``x`` (N, D)."""
-    n = len(x)
-    d = torch.cdist(x.double(), x.double())
-    return float(d.sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
 FAMILY = GANFamily()

@@ -17,7 +17,18 @@ class AdversarialTrain(TrainBase):
     Miyato et al. 2018) and ``wgan-gp`` (Gulrajani et al. 2017, eq. 3: a
     critic with a gradient penalty of weight ``gp_weight``).  ``ema``: the
     decay of an exponential moving average of the generator's weights, which
-    becomes the final generator (None: the last weights)."""
+    becomes the final generator (None: the last weights).
+
+    After every epoch the generator draws a fixed batch of codes (the same
+    every epoch, seeded by ``seed``): their mean pairwise distance over that
+    of real training images is the epoch's ``diversity`` in history.csv.
+    Once it has reached ``collapse``, falling back below it for
+    ``collapse_patience`` epochs in a row stops the run with status
+    ``collapsed`` and a one-line warning (mode collapse: the samples lost
+    their variety; a fresh generator's near-constant output does not count;
+    0 turns the check off).  Every
+    ``snapshot_every`` epochs (default: about eight rows over the run) the
+    first samples of that batch are kept for the samples-over-epochs strip."""
 
     method: Literal["adversarial"] = "adversarial"
     loss: Literal["non_saturating", "hinge", "wgan-gp"] = "non_saturating"
@@ -29,6 +40,14 @@ class AdversarialTrain(TrainBase):
     n_critic: int = Field(default=1, ge=1, description="discriminator steps per generator step")
     gp_weight: float = Field(default=10.0, ge=0.0, description="wgan-gp: lambda of the gradient penalty")
     ema: float | None = Field(default=None, gt=0.0, lt=1.0, description="decay of the generator's EMA")
+    collapse: float = Field(default=0.2, ge=0.0, lt=1.0,
+                            description="diversity (share of the real images') that, once reached, the samples must keep")
+    collapse_patience: int = Field(default=3, ge=1, description="epochs in a row below `collapse` before stopping")
+    snapshot_every: int | None = Field(default=None, ge=1, description="epochs between rows of the samples strip")
+
+    @property
+    def snapshot_interval(self) -> int:
+        return self.snapshot_every or max(1, -(-self.epochs // 8))
 
     @property
     def budget(self) -> int:

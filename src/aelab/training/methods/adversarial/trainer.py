@@ -4,20 +4,29 @@
 Determinism is the gradient trainer's: the permutation and the global RNG
 (noise ``z``, the gradient penalty's interpolation weights, dropout) of
 epoch ``e`` are seeded from ``(train.seed, e)``, and a checkpoint holds both
-networks, both optimizers and the generator's moving average, so a run
-resumed from the checkpoint of epoch ``e`` replays exactly what an
-uninterrupted one does.
+networks, both optimizers, the generator's moving average and the samples
+strip, so a run resumed from the checkpoint of epoch ``e`` replays exactly
+what an uninterrupted one does.  A conditional family (``cgan``) gets each
+real image's label beside it, and its generated images are drawn as the
+same labels (the data's class balance).
+
+Mode collapse is watched on a fixed batch of codes (its own generator, so
+the training RNG is untouched): :class:`Monitor`.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ....models.family import conditioned
+from ....yardsticks import mean_pairwise_distance
 from ...checkpoint import _join_optimizer, _split_optimizer
 from ...gradient import TrainState, epoch_loop, epoch_seed
 from ...state_trainer import StateTrainer
@@ -69,9 +78,40 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Te
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
 
 
+MONITOR = 256  # fixed codes whose samples measure diversity
+STRIP = 10     # of them, the samples kept for the strip
+
+
+class Monitor:
+    """The generator's samples of one fixed batch of codes (and, for a
+    conditional model, labels 0, 1, ..., K-1 in turn): their mean pairwise
+    L2 distance over that of ``MONITOR`` real training images is the
+    epoch's diversity (1: as varied as the data; near 0: one image)."""
+
+    def __init__(self, model, x: torch.Tensor, seed: int):
+        gen = torch.Generator().manual_seed(seed + 7_777)
+        self.z = torch.randn(MONITOR, model.latent_dim, generator=gen).to(x.device)
+        k = getattr(model, "num_classes", 1)
+        self.y = (torch.arange(MONITOR) % k).to(x.device)
+        pick = torch.randperm(len(x), generator=gen)[:MONITOR].to(x.device)
+        self.real = mean_pairwise_distance(x[pick].flatten(1).cpu().numpy())
+
+    @torch.no_grad()
+    def samples(self, model) -> torch.Tensor:
+        was = model.training
+        model.eval()
+        out = model.decode(self.z, *conditioned(model, self.y))
+        model.train(was)
+        return out
+
+    def diversity(self, samples: torch.Tensor) -> float:
+        fake = mean_pairwise_distance(samples.flatten(1).cpu().numpy())
+        return fake / self.real if self.real > 0 else math.nan
+
+
 class AdversarialTrainer:
-    """Trains a model with ``generator``, ``discriminator``, ``critic(x)``
-    and ``latent_dim`` (the ``gan`` family) on ``train.loss``."""
+    """Trains a model with ``generator``, ``discriminator``, ``critic(x[, y])``
+    and ``latent_dim`` (the ``gan`` and ``cgan`` families) on ``train.loss``."""
 
     def __init__(self, model, spec, callbacks=()):
         self.model, self.spec, self.callbacks = model, spec, list(callbacks)
@@ -82,9 +122,12 @@ class AdversarialTrainer:
         self.state = TrainState()
 
     def fit(self, x: torch.Tensor, y, x_val, y_val) -> TrainState:
-        return epoch_loop(self, lambda: self._epoch(x))
+        self.monitor = Monitor(self.model, x, self.spec.seed)
+        if self.state.epoch == 0 and not self.state.stages:
+            self.state.stages.append((0, self.monitor.samples(self.model)[:STRIP].cpu()))
+        return epoch_loop(self, lambda: self._epoch(x, y))
 
-    def _epoch(self, x: torch.Tensor) -> None:
+    def _epoch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         e, started, s = self.state.epoch, time.perf_counter(), self.spec
         torch.manual_seed(epoch_seed(s.seed, e))
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch_seed(s.seed, e))).to(x.device)
@@ -92,19 +135,39 @@ class AdversarialTrainer:
         d_sum = g_sum = real_sum = fake_sum = torch.zeros((), device=self.device)  # summed on the device: no sync
         n_d = n_g = 0
         for i, start in enumerate(range(0, len(x), s.batch_size)):
-            real = x[perm[start:start + s.batch_size]]
-            d_loss, d_real, d_fake = self._discriminator_step(real)
+            idx = perm[start:start + s.batch_size]
+            real, cond = x[idx], conditioned(self.model, None if y is None else y[idx])
+            d_loss, d_real, d_fake = self._discriminator_step(real, cond)
             d_sum, real_sum, fake_sum, n_d = d_sum + d_loss, real_sum + d_real, fake_sum + d_fake, n_d + 1
             if (i + 1) % s.n_critic == 0:
-                g_sum, n_g = g_sum + self._generator_step(len(real)), n_g + 1
+                g_sum, n_g = g_sum + self._generator_step(len(real), cond), n_g + 1
         g_loss = float(g_sum) / n_g if n_g else math.nan
+        samples = self.monitor.samples(self.model)
         row = {"epoch": e + 1, "train_loss": g_loss, "val_loss": math.nan, "d_loss": float(d_sum) / n_d,
                "g_loss": g_loss, "d_real": float(real_sum) / n_d, "d_fake": float(fake_sum) / n_d,
-               "seconds": time.perf_counter() - started}
+               "diversity": self.monitor.diversity(samples), "seconds": time.perf_counter() - started}
         self.state.history.append(row)
         self.state.epoch = e + 1
+        if (e + 1) % s.snapshot_interval == 0 or e + 1 == s.epochs:
+            self.state.stages.append((e + 1, samples[:STRIP].cpu()))
         if not math.isfinite(row["d_loss"]) or (n_g and not math.isfinite(g_loss)) or not self._finite():
             self.state.status = "diverged"  # a NaN/inf loss or state: stop cleanly, epoch recorded
+        elif self._collapsed():
+            self.state.status = "collapsed"
+            best = max(r["diversity"] for r in self.state.history)
+            warnings.warn(f"train: the generator collapsed at epoch {e + 1}: its samples' diversity fell from "
+                          f"{best:.2f} to below {s.collapse:g} of the real images' for {s.collapse_patience} epochs "
+                          f"(now {row['diversity']:.3f}); stopped (train.collapse: 0 turns the check off)")
+
+    def _collapsed(self) -> bool:
+        """Mode collapse: the samples once reached ``collapse`` of the real
+        images' diversity (a fresh generator's near-constant output does not
+        count) and then stayed below it for the last ``collapse_patience`` epochs."""
+        s, h = self.spec, self.state.history
+        window, before = h[-s.collapse_patience:], h[:-s.collapse_patience]
+        return (s.collapse > 0 and len(window) == s.collapse_patience
+                and any(r["diversity"] >= s.collapse for r in before)
+                and all(r["diversity"] < s.collapse for r in window))
 
     def _finite(self) -> bool:
         """Whether the weights and both optimizers' moments are finite (one
@@ -115,14 +178,15 @@ class AdversarialTrainer:
             tensors += [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v) and v.dim()]
         return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
-    def _discriminator_step(self, real: torch.Tensor):
+    def _discriminator_step(self, real: torch.Tensor, cond: tuple):
         loss_fn = LOSSES[self.spec.loss]
         with torch.no_grad():
-            fake = self.model.decode(torch.randn(len(real), self.model.latent_dim, device=self.device))
-        real_logit, fake_logit = self.model.critic(real), self.model.critic(fake)
+            fake = self.model.decode(torch.randn(len(real), self.model.latent_dim, device=self.device), *cond)
+        real_logit, fake_logit = self.model.critic(real, *cond), self.model.critic(fake, *cond)
         loss = loss_fn.discriminator(real_logit, fake_logit)
         if loss_fn.penalized and self.spec.gp_weight:
-            loss = loss + self.spec.gp_weight * gradient_penalty(self.model.critic, real, fake)
+            critic = lambda images: self.model.critic(images, *cond)  # noqa: E731 -- D(x|y) for the penalty
+            loss = loss + self.spec.gp_weight * gradient_penalty(critic, real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -130,9 +194,9 @@ class AdversarialTrainer:
             else (real_logit, fake_logit)  # D(x) as a probability, or the critic's raw score
         return loss.detach(), shown[0].detach().mean(), shown[1].detach().mean()
 
-    def _generator_step(self, n: int) -> torch.Tensor:
-        fake = self.model.decode(torch.randn(n, self.model.latent_dim, device=self.device))
-        loss = LOSSES[self.spec.loss].generator(self.model.critic(fake))
+    def _generator_step(self, n: int, cond: tuple) -> torch.Tensor:
+        fake = self.model.decode(torch.randn(n, self.model.latent_dim, device=self.device), *cond)
+        loss = LOSSES[self.spec.loss].generator(self.model.critic(fake, *cond))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -143,6 +207,10 @@ class AdversarialTrainer:
         return loss.detach()
 
     def _finish(self) -> None:
+        best = max((r["diversity"] for r in self.state.history), default=math.nan)
+        if self.spec.collapse > 0 and best < self.spec.collapse:
+            warnings.warn(f"train: the generator's samples never reached {self.spec.collapse:g} of the real images' "
+                          f"diversity (best {best:.3f}): they are much alike; train longer or check the networks")
         if self.ema is not None:  # the moving average becomes the generator
             with torch.no_grad():
                 for avg, p in zip(self.ema, self.model.generator.parameters()):
@@ -156,8 +224,9 @@ class AdversarialTrainer:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()} | g_tensors | d_tensors
         tensors |= {f"ema.{i}": v for i, v in enumerate(self.ema or [])}
         s = self.state
+        tensors |= {f"stage.{i}": v.contiguous() for i, (_, v) in enumerate(s.stages)}
         meta = {"format": FORMAT, "epoch": s.epoch, "history": s.history, "status": s.status,
-                "optimizer_g": g_meta, "optimizer_d": d_meta}
+                "optimizer_g": g_meta, "optimizer_d": d_meta, "stages": [e for e, _ in s.stages]}
         return tensors, meta
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -169,7 +238,8 @@ class AdversarialTrainer:
         self.opt_d.load_state_dict(_join_optimizer(meta["optimizer_d"], tensors))
         if self.ema is not None:
             self.ema = [tensors[f"ema.{i}"] for i in range(len(self.ema))]
-        self.state = TrainState(epoch=meta["epoch"], history=meta["history"], status=meta["status"])
+        stages = [(e, tensors[f"stage.{i}"].cpu()) for i, e in enumerate(meta.get("stages", []))]
+        self.state = TrainState(epoch=meta["epoch"], history=meta["history"], status=meta["status"], stages=stages)
 
 
 class Adversarial(StateTrainer):
@@ -183,11 +253,20 @@ class Adversarial(StateTrainer):
         return 5 + (1 if spec.ema else 0)  # weights, gradients, two Adam moments, a sample batch; the EMA
 
     def figures(self, folder, model, data, history, device, stages=None):
-        from ....plots import save_curves
-        return [save_curves(history, ["d_loss", "g_loss"], folder / "loss_curves.png", ylabel="loss",
-                            title="Discriminator and generator loss per epoch"),
-                save_curves(history, ["d_real", "d_fake"], folder / "discriminator.png", ylabel="D",
-                            title="The discriminator on real and generated images")]
+        from ....plots import save_curves, save_reconstruction_rows
+        paths = [save_curves(history, ["d_loss", "g_loss"], folder / "loss_curves.png", ylabel="loss",
+                             title="Discriminator and generator loss per epoch"),
+                 save_curves(history, ["d_real", "d_fake"], folder / "discriminator.png", ylabel="D",
+                             title="The discriminator on real and generated images")]
+        if any("diversity" in r for r in history):
+            paths.append(save_curves(history, ["diversity"], folder / "diversity.png", ylabel="share of real",
+                                     title="Diversity of a fixed batch of samples (mode collapse watch)"))
+        if stages:
+            keep = np.unique(np.linspace(0, len(stages) - 1, min(len(stages), 16)).round().astype(int))
+            rows = [(f"epoch {stages[i][0]}", stages[i][1].numpy()) for i in keep]
+            paths.append(save_reconstruction_rows(rows, folder / "stages.png",
+                                                  title="Samples of fixed codes over the epochs"))
+        return paths
 
 
 TRAINER = Adversarial()
