@@ -153,3 +153,17 @@ def test_judge_accuracy_and_per_class_by_hand():
         Y.per_class_accuracy(probs, np.array([0, 1, 3, 1]), 3)
     with pytest.raises(ValueError, match="intended labels"):
         Y.judge_accuracy(probs, intended[:3])
+
+
+def test_the_floor_takes_training_images_of_the_samples_classes():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    train = rng.normal(size=(60, 4)) + labels[:, None] * 5.0  # three well-separated classes
+    test = rng.normal(size=(30, 4)) + np.repeat(np.arange(3), 10)[:, None] * 5.0
+    gen_classes = np.array([1] * 10)
+    balanced = Y.fid_pair(train[labels == 1][:10], test, train, 0, gen_classes, labels)
+    pick = np.random.default_rng(0).choice(np.flatnonzero(labels == 1), size=10, replace=False)
+    assert balanced["fid_real_floor"] == Y.frechet_distance(train[pick], test)  # ten class-1 training images
+    assert balanced["fid"] == Y.frechet_distance(train[labels == 1][:10], test)
+    with pytest.raises(ValueError, match="the floor needs 30 training images of class 1, the training set has 20"):
+        Y.fid_pair(train[:30], test, train, 0, np.ones(30, int), labels)

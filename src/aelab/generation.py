@@ -92,7 +92,8 @@ def judged(samples: np.ndarray, intended: np.ndarray | None, judge: torch.nn.Mod
     test_feats = judge_outputs(judge, data.x_test)[1]
     train_feats = judge_outputs(judge, data.x_train)[1]
     k = probs.shape[1]
-    out = {**Y.fid_pair(feats, test_feats, train_feats, seed), **Y.precision_recall(test_feats, feats, k=PR_K),
+    out = {**Y.fid_pair(feats, test_feats, train_feats, seed, intended, data.y_train),
+           **Y.precision_recall(test_feats, feats, k=PR_K),
            **Y.coverage(Y.class_shares(probs.argmax(1), k))}
     if intended is not None:
         out["judge_accuracy"] = Y.judge_accuracy(probs, intended)

@@ -55,13 +55,32 @@ def _psd_sqrt(c: np.ndarray) -> np.ndarray:
 
 
 def fid_pair(gen_features: np.ndarray, test_features: np.ndarray, train_features: np.ndarray,
-             seed: int = 0) -> dict[str, float]:
+             seed: int = 0, gen_classes: np.ndarray | None = None,
+             train_labels: np.ndarray | None = None) -> dict[str, float]:
     """Frechet distance of the samples against test images, and the floor:
-    as many random training images against the same test images."""
+    as many random training images against the same test images.  With
+    the classes the samples were asked to be (``gen_classes``) and the
+    training labels, the floor's images have the samples' class counts: a
+    set with exactly ten of each digit sits closer to the test set's mean
+    than ten random draws do, and would otherwise beat its own floor."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(train_features), size=min(len(gen_features), len(train_features)), replace=False)
+    if gen_classes is None or train_labels is None:
+        pick = rng.choice(len(train_features), size=min(len(gen_features), len(train_features)), replace=False)
+    else:
+        pick = _same_classes(rng, np.asarray(gen_classes), np.asarray(train_labels))
     return {"fid": frechet_distance(gen_features, test_features),
             "fid_real_floor": frechet_distance(train_features[pick], test_features)}
+
+
+def _same_classes(rng: np.random.Generator, classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices into ``labels``: for each class as many as ``classes`` holds (without replacement)."""
+    picks = []
+    for c, n in zip(*np.unique(classes, return_counts=True)):
+        pool = np.flatnonzero(labels == c)
+        if len(pool) < n:
+            raise ValueError(f"the floor needs {n} training images of class {c}, the training set has {len(pool)}")
+        picks.append(rng.choice(pool, size=n, replace=False))
+    return np.concatenate(picks)
 
 
 # ------------------------------------------------------------ distances

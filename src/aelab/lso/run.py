@@ -27,7 +27,7 @@ from .loop import DEFAULT_THRESHOLD, LSOResult, optimize
 from .optimizers import make_optimizer
 from .regularizers import Box, Chain, PriorPenalty, Shell
 from .starts import Gaussian, make_start, training_codes
-from .targets import target_matrix
+from .targets import one_hot_classes, target_matrix
 
 SPACES = ("latent", "pixels")
 
@@ -146,7 +146,8 @@ def evaluate(setup: LSOSetup, result: LSOResult, judge: str | Path, seed: int = 
     table = quality.per_target_table(result.images, result.targets, result.success, result.steps, m)
     test_feats = quality.judge_outputs(judge_model, setup.data.x_test)[1]
     train_feats = quality.judge_outputs(judge_model, setup.data.x_train)[1]
-    return {"table": table, **quality.fid_pair(m["judge_features"], test_feats, train_feats, seed),
+    return {"table": table, **quality.fid_pair(m["judge_features"], test_feats, train_feats, seed,
+                                               one_hot_classes(result.targets), setup.data.y_train),
             **precision_recall(test_feats, m["judge_features"], k=PR_K)}
 
 

@@ -71,3 +71,10 @@ def target_name(vec: np.ndarray) -> str:
     if len(nz) == 1:
         return str(int(nz[0]))
     return "+".join(f"{int(k)}:{vec[k]:g}" for k in nz)
+
+
+def one_hot_classes(targets: np.ndarray) -> np.ndarray | None:
+    """The class of each row when every target is one class (one-hot), else None."""
+    t = np.asarray(targets)
+    one_hot = np.isclose(t.max(1), 1.0) & np.isclose(t.sum(1), 1.0)
+    return t.argmax(1) if len(t) and one_hot.all() else None
