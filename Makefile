@@ -52,6 +52,8 @@ bench: $(BENCH_STAMP)
 	bash .ci/postgres.sh $(BIN)/python benchmarks/cluster_overhead.py
 	$(BIN)/python benchmarks/lso_speed.py
 	$(BIN)/python benchmarks/whole_command.py
+	$(BIN)/python benchmarks/gan_epoch.py
+	$(BIN)/python benchmarks/fused_speed.py --check
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

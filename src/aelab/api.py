@@ -32,6 +32,16 @@ def datasets():
     return list_datasets()
 
 
+def train_repeats(config, repeats: int, *, overrides: list[str] | None = None,
+                  out: str | Path | None = None) -> dict:
+    """``repeats`` seeds of ``config`` (``train.seed`` onwards), trained fused
+    when the model stacks, each an ordinary run under ``out/seed-<seed>/``;
+    returns mean and spread of every metric (:mod:`aelab.repeats`)."""
+    cfg = load_config(config, overrides)
+    from .repeats import train_repeats as run
+    return run(cfg, repeats, Path(out) if out else default_run_dir(f"{_run_name(config, cfg)}-repeats"))
+
+
 def _run_name(config, cfg: Config) -> str:
     if cfg.name:
         return cfg.name

@@ -107,6 +107,8 @@ def train(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="finish an interrupted run"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar, no INFO lines"),
+    repeats: int = typer.Option(1, "--repeats", help="train N seeds (train.seed onwards) fused, "
+                                "each a run under OUT/seed-<seed>/; prints mean ± std"),
 ) -> None:
     """Train a model from a spec into a run directory."""
     with user_errors():
@@ -115,6 +117,11 @@ def train(
         if quiet:
             _quiet_logs()
         from . import api
+        if repeats != 1:
+            if resume is not None:
+                raise AelabError("--repeats: trains new runs; drop --resume (each seed's run is its own directory)")
+            _print_repeats(api.train_repeats(config, repeats, overrides=set_, out=out_dir))
+            return
         run = api.train(config, overrides=set_, out=out_dir, resume=resume, quiet=quiet)
         _print_path(run.path, run.status)
         _print_metrics(run.metrics)
@@ -293,6 +300,14 @@ def _print_line(text: str) -> None:
 
 def _print_path(path, status: str | None) -> None:
     _print_line(f"{path}" + (f"  [{status}]" if status else ""))
+
+
+def _print_repeats(summary: dict) -> None:
+    _print_path(summary["path"], f"{summary['repeats']} seeds, {summary['trained']}, {summary['seconds']:.1f} s")
+    table = Table("metric", "mean ± std", "min", "max")
+    for k, s in summary["metrics"].items():
+        table.add_row(k, f"{s['mean']:.4g} ± {s['std']:.2g}", f"{s['min']:.4g}", f"{s['max']:.4g}")
+    out.print(table)
 
 
 def _print_metrics(metrics: dict) -> None:

@@ -470,3 +470,8 @@ def load_config(source: "str | Path | dict | Config", overrides: list[str] | Non
 def dump_config(cfg: Config) -> str:
     """The fully resolved config as YAML (every default written out)."""
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def seeded(cfg: Config, repeat: int) -> Config:
+    """``cfg`` with ``train.seed`` advanced by ``repeat`` (a study's repeats, ``--repeats``)."""
+    return load_config(set_values(cfg.model_dump(mode="json"), {"train.seed": cfg.train.seed + repeat}))

@@ -13,16 +13,11 @@ from pathlib import Path
 
 from ..cache import cached_run
 from ..runs import Run
-from ..spec import Config, load_config, set_values
+from ..spec import Config, seeded
 
 
 class TrialFailed(Exception):
     """A configuration could not be scored; the message is the one-line reason."""
-
-
-def seeded(cfg: Config, repeat: int) -> Config:
-    """``cfg`` with ``train.seed`` advanced by ``repeat``."""
-    return load_config(set_values(cfg.model_dump(mode="json"), {"train.seed": cfg.train.seed + repeat}))
 
 
 def run_repeats(cfg: Config, repeats: int, runs_dir: Path) -> list[Run]:

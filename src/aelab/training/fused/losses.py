@@ -1,0 +1,138 @@
+"""The families' losses for every member at once, each member's batch
+reduced exactly as the solo objective reduces it."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..objectives import _bce
+from .forward import _Forward
+from .noise import _Noise
+from .scalars import _coef
+
+Tensor = torch.Tensor
+_ATEN = torch.ops.aten
+
+
+class _BCE(torch.autograd.Function):
+    """:func:`aelab.training.objectives._bce` reduced per member -- ``mean``
+    over all of a member's elements (AE) or ``sum`` over features then mean
+    over samples (VAE) -- with the solo autograd's roundings in fewer passes.
+
+    Solo: ``e = -(x * log(p) + (1 - x) * log1p(-p))``, ``p = clamp(q)``.  The
+    negation is moved past the reductions (exact: ``fl(-a - b) = -fl(a + b)``),
+    and the backward is the solo chain op for op: with ``g0 = -dL/de``
+    (``-fl(1/M)``), ``t1 = g0 * x``, ``t2 = t1 / p``, ``t3 = g0 * (1 - x)``,
+    ``t4 = t3 / ((-p) + 1)`` (log1p's backward), ``g_p = t2 - t4`` (== ``t2 +
+    neg(t4)``), and clamp's ``where(min <= q <= max, g_p, 0)`` as ``p == q``."""
+
+    @staticmethod
+    def forward(ctx, q, x, mode):
+        """The solo loss's forward, negated after the reduction: (K,) values."""
+        eps = 1e-7
+        p = q.clamp(eps, 1 - eps)
+        one_minus_x, neg_p = 1 - x, -p
+        s = x * torch.log(p)
+        s += one_minus_x * torch.log1p(neg_p)  # in place: the same single rounding as the solo add
+        K = q.shape[0]
+        if mode == "mean":
+            value = s.reshape(K, -1).mean(1).neg_()
+            ctx.scale = s[0].numel()
+        else:  # sum over each sample's elements, mean over the samples
+            value = s.flatten(2).sum(2).mean(1).neg_()
+            ctx.scale = s.shape[1]
+        ctx.save_for_backward(q, x, p, one_minus_x, neg_p)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        q, x, p, one_minus_x, neg_p = ctx.saved_tensors
+        g0 = (g.neg() / ctx.scale).view(-1, *([1] * (q.dim() - 1)))  # mean backward: fl(g / n), negated
+        t2 = (g0 * x).div_(p)
+        t4 = (g0 * one_minus_x).div_(neg_p + 1)
+        gp = t2.sub_(t4)
+        return torch.where(p == q, gp, 0.0), None, None
+
+
+class _MSE(torch.autograd.Function):
+    """``mse_loss(q, x, reduction="none")`` reduced per member (``mean`` over
+    a member's elements, AE; ``sum`` over them / samples, VAE), with the
+    backward in one pass: ``mse_loss_backward`` (``2 * (q - x) * g``) with the
+    per-member ``g = fl(grad / n)`` broadcast -- the values the autograd chain
+    (mean or divide backward, then ``mse_loss_backward``) computes."""
+
+    @staticmethod
+    def forward(ctx, q, x, mode):
+        K = q.shape[0]
+        e = F.mse_loss(q, x, reduction="none").reshape(K, -1)
+        if mode == "mean":
+            value, ctx.scale = e.mean(1), e.shape[1]
+        else:
+            value, ctx.scale = e.sum(1) / q.shape[1], q.shape[1]
+        ctx.save_for_backward(q, x)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        q, x = ctx.saved_tensors
+        gk = (g / ctx.scale).view(-1, *([1] * (q.dim() - 1)))
+        return _ATEN.mse_loss_backward(gk, q, x, 0), None, None  # reduction none: norm 2
+
+
+class _Objective:
+    """A family's loss for every member at once: ``(losses (K,), parts)``,
+    each member's batch reduced exactly as the solo objective reduces it
+    (:mod:`aelab.training.objectives`)."""
+
+    def __init__(self, kind: str, loss: str):
+        self.kind, self.loss = kind, loss
+
+    def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, kl_w: list[float]):
+        """The members' losses (K,) and parts (``acc``, or ``recon`` and ``kl``;
+        ``_value`` the classifier's reported loss) on stacked batches ``x``
+        (K, N, ...); ``noise`` None is eval mode; ``kl_w`` each member's KL weight."""
+        K = x.shape[0]
+        if self.kind == "classifier":
+            logits = fwd.part("head", params, fwd.part("body", params, x, noise), noise)
+            logp = F.log_softmax(logits, -1)
+            value = F.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1), reduction="none").view(K, -1).mean(1)
+            acc = (logits.argmax(-1) == y).float().mean(1)
+            with torch.no_grad():  # the value as the solo nll_loss sums it (its own cascade); same gradient
+                solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
+            return value, {"acc": acc.detach(), "_value": solo}
+        h = fwd.part("body", params, x, noise)
+        if self.kind == "ae":
+            x_hat = fwd.part("decoder", params, fwd.part("to_latent", params, h, noise), noise)
+            if self.loss == "bce":
+                value = _BCE.apply(x_hat, x, "mean") if fwd.exact else _bce(x_hat, x).reshape(K, -1).mean(1)
+            elif self.loss == "mse" and fwd.exact:
+                value = _MSE.apply(x_hat, x, "mean")
+            else:
+                fn = F.mse_loss if self.loss == "mse" else F.l1_loss
+                value = fn(x_hat, x, reduction="none").reshape(K, -1).mean(1)
+            return value, {"recon": value.detach()}
+        mu = fwd.part("to_mu", params, h, noise)
+        logvar = fwd.part("to_logvar", params, h, noise)
+        if noise is not None:  # VAE.reparameterize; each member's eps from its own generator
+            eps = torch.empty_like(mu)
+            for k, rng in enumerate(noise.rngs):
+                rng.normal_(eps[k])
+            z = mu + torch.exp(0.5 * logvar) * eps
+        else:
+            z = mu
+        x_hat = fwd.part("decoder", params, z, noise)
+        if self.loss == "bce":
+            recon = _BCE.apply(x_hat, x, "sum") if fwd.exact else _bce(x_hat, x).flatten(2).sum(2).mean(1)
+        elif self.loss == "mse" and fwd.exact:
+            recon = _MSE.apply(x_hat, x, "sum")
+        else:
+            fn = F.mse_loss if self.loss == "mse" else F.l1_loss
+            recon = fn(x_hat, x, reduction="none").reshape(K, -1).sum(1) / x.shape[1]
+        kl = kld_stacked(mu, logvar).mean(1)
+        value = recon + _coef(kl_w, kl.device) * kl
+        return value, {"recon": recon.detach(), "kl": kl.detach()}
+
+
+def kld_stacked(mu: Tensor, logvar: Tensor) -> Tensor:
+    """:func:`aelab.models.autoencoder.kld` over (K, N, latent): (K, N)."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=2)

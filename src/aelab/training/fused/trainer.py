@@ -1,0 +1,198 @@
+"""The fused trainer: K solo :class:`~aelab.training.gradient.GradientTrainer` s
+stacked into one batched model, their per-epoch bookkeeping run by the
+solo code, finished members leaving the stack."""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from ..gradient import GradientTrainer, TrainState
+from ..objectives import make_objective
+from .forward import _Forward
+from .losses import _Objective
+from .optimizer import _FLAGS, _Group, _hypers
+from .passes import _Passes
+from .stack import _compile, check_stackable
+
+Tensor = torch.Tensor
+
+
+class FusedGradientTrainer(_Passes):
+    """K models of one architecture, trained as one batched model.
+
+    ``models``: K models, each built as its solo run builds it
+    (:func:`aelab.pipeline.build` seeds with ``train.seed``), on one device;
+    ``train_specs``: their gradient train specs; ``model_specs``: their
+    model specs (they pick the objective: family, VAE beta and KL warm-up).
+    Members may differ in anything that keeps the shapes: seed, optimizer and
+    its hyperparameters, schedule, epochs, early stopping, gradient
+    clipping, dropout rates, beta and warm-up; they share the batch size and
+    the loss.  :func:`aelab.repeats.fused_group` builds the models from configs.
+
+    ``exact``: calibrate the batched kernels against the per-member ones and
+    keep the solo rounding of tail-sensitive activations (bitwise equal to
+    solo runs on the CPU); ``"auto"``: True on the CPU, False on CUDA.
+
+    ``fit(x, y, x_val, y_val)`` trains every member to its end (as
+    :meth:`GradientTrainer.fit` does, from epoch 0); :meth:`members` returns
+    K ordinary :class:`GradientTrainer` s, in the order given.
+    """
+
+    def __init__(self, models: list[nn.Module], train_specs: list, model_specs: list, *,
+                 exact: bool | str = "auto", chunk: int | None = None):
+        """Check the members, build their solo trainers, stack their parameters
+        (each optimizer group a contiguous slice) and group their optimizers."""
+        models = list(models)
+        if not (len(models) == len(train_specs) == len(model_specs)):
+            raise ValueError(f"fused training: {len(models)} models, {len(train_specs)} train specs and "
+                             f"{len(model_specs)} model specs")
+        check_stackable(models)
+        for k, (m, t, s) in enumerate(zip(models, train_specs, model_specs)):
+            if getattr(t, "method", None) != "gradient":
+                raise ValueError(f"fused training trains train.method gradient; member {k} has "
+                                 f"{getattr(t, 'method', None)}")
+            if s.kind != m.kind:
+                raise ValueError(f"member {k}: model spec kind {s.kind} but model kind {m.kind}")
+        for name in ("batch_size", "loss"):
+            values = sorted({getattr(t, name) for t in train_specs})
+            if len(values) > 1:
+                raise ValueError(f"fused training needs one train.{name} for all members, got {values}")
+        self.device = next(models[0].parameters()).device
+        self.exact = (self.device.type == "cpu") if exact == "auto" else bool(exact)
+        self.K, self.kind = len(models), models[0].kind
+        self.batch_size = train_specs[0].batch_size
+        self.chunk = chunk
+        self.widest = max([max(p.shape) for p in models[0].parameters() if p.dim() == 2] or [1])
+        # every member is a real solo trainer: its optimizer and scheduler hold the
+        # hyperparameters (and, at the end, the state); its bookkeeping runs each epoch
+        self.trainers = [GradientTrainer(m, make_objective(s, t), t)
+                         for m, t, s in zip(models, train_specs, model_specs)]
+        self.betas = [float(getattr(s, "beta", 1.0)) for s in model_specs]
+        self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
+        plan = _compile(models)
+        self.forward = _Forward(plan, self.exact)
+        self.objective = _Objective(self.kind, train_specs[0].loss)
+        self._rates = {(name, i): step.rates for name, steps in plan.items()
+                       for i, step in enumerate(steps) if step.kind == "dropout"}
+        self._keys = []
+        for k, tr in enumerate(self.trainers):
+            if any(float(st.get("step", 0)) > 0 or st.get("momentum_buffer") is not None
+                   for st in tr.optimizer.state.values()):  # (Adagrad fills its state at construction)
+                raise ValueError(f"member {k}: its optimizer already holds state "
+                                 f"(resuming a fused group is not supported)")
+            rule = tr.spec.optimizer
+            hy = _hypers(tr.optimizer, rule)
+            self._keys.append((rule, tuple(hy[f] for f in _FLAGS[rule])))
+        # stack order: each optimizer group one contiguous slice (views, no gathers)
+        self.active = sorted(range(self.K), key=lambda k: (self._keys[k], k))
+        self.names = [n for n, _ in models[0].named_parameters()]
+        with torch.no_grad():
+            own = [dict(m.named_parameters()) for m in models]
+            self.params = [torch.stack([own[k][n].detach() for k in self.active]) for n in self.names]
+        self._build_groups()
+
+    # ------------------------------------------------------------ groups
+    def _build_groups(self) -> None:
+        self.groups: list[tuple[int, int, _Group, list[int]]] = []  # (start, stop, rule, members)
+        start = 0
+        while start < len(self.active):
+            stop = start
+            while stop < len(self.active) and self._keys[self.active[stop]] == self._keys[self.active[start]]:
+                stop += 1
+            members = self.active[start:stop]
+            rule = self._keys[members[0]][0]
+            hypers = [_hypers(self.trainers[k].optimizer, rule) for k in members]
+            self.groups.append((start, stop, _Group(rule, hypers, [p[start:stop] for p in self.params]), members))
+            start = stop
+
+    def _compact(self, done: set[int]) -> None:
+        """The finished members leave the stack and their groups."""
+        rows = [r for r, k in enumerate(self.active) if k not in done]
+        if rows:
+            idx = torch.tensor(rows, device=self.device)
+            self.params = [p.index_select(0, idx) for p in self.params]
+        groups, offset = [], 0
+        for _, _, group, members in self.groups:
+            keep = [r for r, k in enumerate(members) if k not in done]
+            if keep:
+                group.keep(keep)
+                groups.append((offset, offset + len(keep), group, [members[r] for r in keep]))
+                offset += len(keep)
+        self.groups = groups
+        self.active = [k for k in self.active if k not in done]
+
+    # -------------------------------------------------------------- loop
+    def fit(self, x_train: Tensor, y_train: Tensor | None, x_val: Tensor, y_val: Tensor | None) -> list[TrainState]:
+        """Train every member to its end; returns the K states (order given)."""
+        done = {k for k in self.active if self.trainers[k].spec.epochs <= self.trainers[k].state.epoch}
+        if done:
+            self._retire(done)
+        while self.active:
+            self._one_epoch(x_train, y_train, x_val, y_val)
+        return [t.state for t in self.trainers]
+
+    def _one_epoch(self, x, y, x_val, y_val) -> None:
+        """GradientTrainer._one_epoch for every active member at once."""
+        start = time.perf_counter()
+        trainers = [self.trainers[k] for k in self.active]
+        epochs = [t.state.epoch for t in trainers]
+        train = self._train_epoch(x, y, epochs)
+        val = self._evaluate(x_val, y_val, epochs) if len(x_val) else {}
+        seconds = (time.perf_counter() - start) / len(trainers)  # the fused epoch's wall time, shared out
+        for r, (tr, epoch) in enumerate(zip(trainers, epochs)):
+            tv = {name: v[r] for name, v in train.items()}
+            vv = {name: v[r] for name, v in val.items()}
+            row = {"epoch": epoch + 1, "train_loss": tv.pop("loss"), "val_loss": vv.pop("loss", math.nan),
+                   "lr": tr.optimizer.param_groups[0]["lr"]}
+            row.update({f"train_{name}": v for name, v in tv.items()})
+            row.update({f"val_{name}": v for name, v in vv.items()})
+            row["seconds"] = seconds
+            tr.state.history.append(row)
+            tr.state.epoch = epoch + 1
+        self._write_back(self.active)  # the solo bookkeeping reads (and may restore) the model's weights
+        for tr in trainers:
+            tr._after_epoch(tr.state.history[-1], has_val=len(x_val) > 0)
+            if tr.state.status == "running" and tr.state.epoch >= tr.spec.epochs:
+                tr._finish()  # as epoch_loop ends a run: best weights restored when kept
+        done = {k for k in self.active if self.trainers[k].state.status != "running"}
+        if done:
+            self._retire(done)
+
+    def _retire(self, done: set[int]) -> None:
+        self._write_back([k for k in self.active if k in done and self.trainers[k].state.status == "running"])
+        self._export(done)
+        self._compact(done)
+
+
+    # ----------------------------------------------------------- members
+    def _write_back(self, members) -> None:
+        """Copy members' stacked weights into their own models."""
+        rows = {k: r for r, k in enumerate(self.active)}
+        with torch.no_grad():
+            for k in members:
+                own = dict(self.trainers[k].model.named_parameters())
+                for name, p in zip(self.names, self.params):
+                    own[name].copy_(p[rows[k]])
+
+    def _export(self, members) -> None:
+        """Members' optimizer state into their torch optimizers, in torch's format."""
+        for _, _, group, group_members in self.groups:
+            for r, k in enumerate(group_members):
+                if k in members:
+                    opt = self.trainers[k].optimizer
+                    params = list(self.trainers[k].model.parameters())
+                    for p, entry in zip(params, group.export(r, len(params))):
+                        if entry:
+                            opt.state[p] = entry
+
+    def members(self) -> list[GradientTrainer]:
+        """The K members in the order given: ordinary trainers with the final
+        weights in their models (the best ones when early stopping kept them),
+        their optimizer state, scheduler and solo-format ``TrainState``."""
+        if self.active:  # fit not run to the end: hand out the current state
+            self._write_back(self.active)
+            self._export(set(self.active))
+        return list(self.trainers)

@@ -1,0 +1,179 @@
+"""Fused training (aelab.training.fused): member k of a fused group is the
+same model as its config trained alone with GradientTrainer -- history,
+final weights and optimizer state bit for bit on the CPU -- whatever the
+other members do (other seeds, optimizers, learning rates, early stopping,
+divergence)."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from conftest import TINY
+
+from aelab import pipeline
+from aelab.data import load_dataset
+from aelab.spec import OPTIMIZERS, load_config
+from aelab.repeats import fused_group
+from aelab.training.fused import FusedGradientTrainer, check_stackable
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_dataset(load_config(copy.deepcopy(TINY)).data)
+    return data, pipeline.tensors(data, CPU)
+
+
+def configs(tiny: dict, *members: dict) -> list:
+    """One config per member: ``tiny`` with the member's train/model fields."""
+    out = []
+    for m in members:
+        cfg = copy.deepcopy(tiny)
+        cfg["model"].update(m.get("model", {}))
+        cfg["train"].update(m.get("train", {}))
+        out.append(load_config(cfg))
+    return out
+
+
+def solo(cfg, digits):
+    data, tensors = digits
+    runner = pipeline.trainer(cfg.train.method).make(pipeline.build(cfg, data, CPU, warn=False), cfg, [])
+    runner.fit(*tensors)
+    return runner
+
+
+def fused(cfgs, digits, chunk=None):
+    data, tensors = digits
+    trainer = fused_group(cfgs, data, CPU, chunk=chunk)
+    trainer.fit(*tensors)
+    return trainer.members()
+
+
+def _same(a, b) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def assert_equals_solo(member, alone) -> None:
+    """Status, every history value but the wall time, final weights and the
+    optimizer state: bitwise (the message gives the largest relative gap)."""
+    assert member.state.status == alone.state.status
+    assert member.state.stopped_early == alone.state.stopped_early
+    assert member.state.best_epoch == alone.state.best_epoch
+    assert len(member.state.history) == len(alone.state.history)
+    for rf, rs in zip(member.state.history, alone.state.history):
+        assert rf.keys() == rs.keys()
+        for key in rs:
+            if key != "seconds":
+                assert _same(rf[key], rs[key]), f"epoch {rs['epoch']} {key}: fused {rf[key]!r}, solo {rs[key]!r}"
+    for (name, pf), (_, ps) in zip(member.model.named_parameters(), alone.model.named_parameters()):
+        assert torch.equal(pf.nan_to_num(7.0), ps.nan_to_num(7.0)), f"{name}: max relative gap {_rel(pf, ps):.1e}"
+    fs, ss = member.optimizer.state_dict()["state"], alone.optimizer.state_dict()["state"]
+    assert fs.keys() == ss.keys()
+    for pid in ss:
+        assert fs[pid].keys() == ss[pid].keys(), pid
+        for key, v in ss[pid].items():
+            w = fs[pid][key]
+            assert (v is None and w is None) or torch.equal(w.nan_to_num(7.0), v.nan_to_num(7.0)), (pid, key)
+
+
+def assert_group_equals_solo(cfgs, digits, chunk=None) -> list:
+    members = fused(cfgs, digits, chunk)
+    for cfg, member in zip(cfgs, members):
+        assert_equals_solo(member, solo(cfg, digits))
+    return members
+
+
+@pytest.mark.parametrize("loss, chunk", [("mse", None), ("bce", 2)])
+def test_dense_ae_three_seeds_equal_their_solo_runs(tiny, digits, loss, chunk):
+    """One batched pass for all members, or members in passes of ``chunk``."""
+    cfgs = configs(tiny, *({"train": {"seed": s, "loss": loss}} for s in (0, 1, 2)))
+    members = assert_group_equals_solo(cfgs, digits, chunk)
+    assert not torch.equal(members[0].model.to_latent.weight, members[1].model.to_latent.weight)
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_vae_noise_is_each_members_own(tiny, digits, chunk):
+    """Reparameterization noise and dropout masks drawn per member with the
+    solo seeding; dropout rates, beta and KL warm-up differ per member."""
+    model = {"kind": "vae", "encoder": [{"type": "dense", "units": 16}, {"type": "dropout", "rate": 0.2}],
+             "latent_dim": 2, "kl_warmup": 2}
+    other = {**model, "encoder": [{"type": "dense", "units": 16}, {"type": "dropout", "rate": 0.5}],
+             "beta": 0.5, "kl_warmup": 0}
+    train = {"loss": "bce", "schedule": "step", "schedule_args": {"step_size": 2, "gamma": 0.5}}
+    assert_group_equals_solo(configs(tiny, {"model": model, "train": {**train, "seed": 0}},
+                                     {"model": other, "train": {**train, "seed": 1}}), digits, chunk)
+
+
+def test_classifier(tiny, digits):
+    model = {"kind": "classifier", "encoder": [32]}
+    members = assert_group_equals_solo(configs(tiny, {"model": model, "train": {"seed": 0}},
+                                               {"model": model, "train": {"seed": 1, "lr": 0.003}}), digits)
+    assert "val_acc" in members[0].state.history[-1]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_with_a_learning_rate_per_member(tiny, digits, optimizer):
+    extra = {"sgd": {"momentum": 0.9, "nesterov": True}, "rmsprop": {"momentum": 0.5}}.get(optimizer, {})
+    lrs = {"adadelta": (1.0, 0.5), "sgd": (0.05, 0.02)}.get(optimizer, (0.01, 0.003))
+    assert_group_equals_solo(configs(tiny, *({"train": {"optimizer": optimizer, "lr": lr, "seed": k, **extra}}
+                                             for k, lr in enumerate(lrs))), digits)
+
+
+def test_all_optimizers_in_one_group_with_keras_defaults_and_options(tiny, digits):
+    """Eight optimizers, Keras defaults, weight decay, gradient clipping, a
+    schedule each: members in one fused group, each still its solo run."""
+    schedules = [("none", {}), ("step", {"step_size": 1, "gamma": 0.5}), ("exponential", {"gamma": 0.9}),
+                 ("cosine", {}), ("plateau", {"patience": 0})]
+    members = []
+    for k, opt in enumerate(OPTIMIZERS):
+        schedule, args = schedules[k % len(schedules)]
+        members.append({"train": {"optimizer": opt, "lr": 1.0 if opt == "adadelta" else 0.004 * (k + 1),
+                                  "seed": k, "optimizer_defaults": "keras", "weight_decay": 0.01 * (k % 2),
+                                  "grad_clip": 0.5 if k % 3 == 0 else None, "schedule": schedule,
+                                  "schedule_args": args}})
+    assert_group_equals_solo(configs(tiny, *members), digits)
+
+
+def test_chunks_that_straddle_optimizer_groups(tiny, digits):
+    """Members in passes of 3 over groups of 2, 2 and 1: each pass steps parts of groups."""
+    sgd = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}
+    members = [{"train": {"seed": 0}}, {"train": {"seed": 1, "lr": 0.02}}, {"train": {"seed": 2, **sgd}},
+               {"train": {"seed": 3, **sgd, "lr": 0.02}}, {"train": {"seed": 4, "optimizer": "nadam"}}]
+    assert_group_equals_solo(configs(tiny, *members), digits, chunk=3)
+
+
+def test_a_member_that_stops_early_leaves_the_others_unchanged(tiny, digits):
+    stopper = {"train": {"seed": 0, "epochs": 10, "early_stopping": 1, "min_delta": 1e9}}  # stops after epoch 2
+    cfgs = configs(tiny, stopper, {"train": {"seed": 1, "epochs": 5}}, {"train": {"seed": 2, "epochs": 3}})
+    members = assert_group_equals_solo(cfgs, digits)
+    assert [len(m.state.history) for m in members] == [2, 5, 3]
+    assert members[0].state.stopped_early and members[0].state.best_epoch == 1
+
+
+def test_a_diverging_member_is_masked_out(tiny, digits):
+    linear = {"output_activation": "linear"}
+    cfgs = configs(tiny, {"model": linear, "train": {"seed": 0, "optimizer": "sgd", "lr": 1e8, "epochs": 6}},
+                   {"model": linear, "train": {"seed": 1, "epochs": 6}},
+                   {"model": linear, "train": {"seed": 2, "optimizer": "sgd", "lr": 0.05, "epochs": 6}})
+    members = assert_group_equals_solo(cfgs, digits)
+    assert members[0].state.status == "diverged" and len(members[0].state.history) < 6
+    assert not math.isfinite(members[0].state.history[-1]["train_loss"])
+    assert [m.state.status for m in members[1:]] == ["completed", "completed"]
+    assert all(len(m.state.history) == 6 for m in members[1:])
+
+
+def test_models_of_different_shapes_are_refused(tiny, digits):
+    data, _ = digits
+    cfgs = configs(tiny, {"train": {"seed": 0}}, {"train": {"seed": 1}}, {"model": {"encoder": [32]}})
+    models = [pipeline.build(c, data, CPU, warn=False) for c in cfgs]
+    with pytest.raises(ValueError, match=r"parameter 'body\.0\.0\.1\.weight' is \(32, 64\) in model 2 "
+                                         r"but \(16, 64\) in model 0"):
+        FusedGradientTrainer(models, [c.train for c in cfgs], [c.model for c in cfgs])
+    check_stackable(models[:2])  # the two of one shape stack
