@@ -70,7 +70,8 @@ class DataSpec(_Strict):
 
 class EvalSpec(_Strict):
     """How a trained model is scored.  O(n^2) metrics use at most
-    ``max_samples`` codes drawn with ``seed``, so evaluation cost is bounded."""
+    ``max_samples`` codes (or generated samples) drawn with ``seed``, so
+    evaluation cost is bounded."""
 
     max_samples: int = Field(default=2000, ge=10)
     knn_k: int = Field(default=5, ge=1)
