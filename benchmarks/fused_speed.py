@@ -40,6 +40,7 @@ from aelab import pipeline
 from aelab.data import load_dataset
 from aelab.spec import load_config
 from aelab.repeats import fused_group
+from aelab.training.fused.stack import layout
 from aelab.training.gradient import GradientTrainer
 from aelab.training.objectives import make_objective
 
@@ -106,8 +107,8 @@ def step_micro(cfgs, data, device, tensors, steps: int = 20) -> None:
     model = trainer.trainers[0].model
     names = trainer.names
     loss_name = cfgs[0].train.loss
-    if model.kind != "ae":
-        print("  --vmap: only for kind ae")
+    if layout(model)[1] != "reconstruct":
+        print("  --vmap: only for a plain autoencoder (its reconstruction loss)")
         return
 
     def member_loss(params, xk):

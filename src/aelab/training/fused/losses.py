@@ -82,35 +82,48 @@ class _MSE(torch.autograd.Function):
 class _Objective:
     """A family's loss for every member at once: ``(losses (K,), parts)``,
     each member's batch reduced exactly as the solo objective reduces it
-    (:mod:`aelab.training.objectives`)."""
+    (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
+    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct`` or ``variational``.
 
-    def __init__(self, kind: str, loss: str):
-        self.kind, self.loss = kind, loss
+    Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
+    ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
+    it returns the losses (K,) and the parts (``acc``, or ``recon`` and
+    ``kl``; ``_value`` the classifier's reported loss)."""
+
+    def __init__(self, name: str, loss: str):
+        self.loss = loss
+        self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
+                     "variational": self._variational}[name]
 
     def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, kl_w: list[float]):
-        """The members' losses (K,) and parts (``acc``, or ``recon`` and ``kl``;
-        ``_value`` the classifier's reported loss) on stacked batches ``x``
-        (K, N, ...); ``noise`` None is eval mode; ``kl_w`` each member's KL weight."""
+        return self._run(fwd, params, x, y, noise, kl_w)
+
+    def _classify(self, fwd, params, x, y, noise, kl_w):
         K = x.shape[0]
-        if self.kind == "classifier":
-            logits = fwd.part("head", params, fwd.part("body", params, x, noise), noise)
-            logp = F.log_softmax(logits, -1)
-            value = F.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1), reduction="none").view(K, -1).mean(1)
-            acc = (logits.argmax(-1) == y).float().mean(1)
-            with torch.no_grad():  # the value as the solo nll_loss sums it (its own cascade); same gradient
-                solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
-            return value, {"acc": acc.detach(), "_value": solo}
+        logits = fwd.part("head", params, fwd.part("body", params, x, noise), noise)
+        logp = F.log_softmax(logits, -1)
+        value = F.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1), reduction="none").view(K, -1).mean(1)
+        acc = (logits.argmax(-1) == y).float().mean(1)
+        with torch.no_grad():  # the value as the solo nll_loss sums it (its own cascade); same gradient
+            solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
+        return value, {"acc": acc.detach(), "_value": solo}
+
+    def _reconstruct(self, fwd, params, x, y, noise, kl_w):
+        K = x.shape[0]
         h = fwd.part("body", params, x, noise)
-        if self.kind == "ae":
-            x_hat = fwd.part("decoder", params, fwd.part("to_latent", params, h, noise), noise)
-            if self.loss == "bce":
-                value = _BCE.apply(x_hat, x, "mean") if fwd.exact else _bce(x_hat, x).reshape(K, -1).mean(1)
-            elif self.loss == "mse" and fwd.exact:
-                value = _MSE.apply(x_hat, x, "mean")
-            else:
-                fn = F.mse_loss if self.loss == "mse" else F.l1_loss
-                value = fn(x_hat, x, reduction="none").reshape(K, -1).mean(1)
-            return value, {"recon": value.detach()}
+        x_hat = fwd.part("decoder", params, fwd.part("to_latent", params, h, noise), noise)
+        if self.loss == "bce":
+            value = _BCE.apply(x_hat, x, "mean") if fwd.exact else _bce(x_hat, x).reshape(K, -1).mean(1)
+        elif self.loss == "mse" and fwd.exact:
+            value = _MSE.apply(x_hat, x, "mean")
+        else:
+            fn = F.mse_loss if self.loss == "mse" else F.l1_loss
+            value = fn(x_hat, x, reduction="none").reshape(K, -1).mean(1)
+        return value, {"recon": value.detach()}
+
+    def _variational(self, fwd, params, x, y, noise, kl_w):
+        K = x.shape[0]
+        h = fwd.part("body", params, x, noise)
         mu = fwd.part("to_mu", params, h, noise)
         logvar = fwd.part("to_logvar", params, h, noise)
         if noise is not None:  # VAE.reparameterize; each member's eps from its own generator

@@ -50,15 +50,25 @@ def _signature(m: nn.Module) -> str:
     return "Dropout" if isinstance(m, nn.Dropout) else repr(m)  # a dropout rate is a per-member value
 
 
+# The module layouts that stack: each names its parts (in parameter order)
+# and the objective that reads them (losses._Objective).  A family whose
+# model is built from one of these modules stacks, whatever its kind.
+LAYOUTS = ((VAE, ("body", "to_mu", "to_logvar", "decoder"), "variational"),
+           (Autoencoder, ("body", "to_latent", "decoder"), "reconstruct"),
+           (Classifier, ("body", "head"), "classify"))
+
+
+def layout(model: nn.Module) -> tuple[dict[str, nn.Module], str]:
+    """The stackable parts of ``model`` and the name of its objective."""
+    for module, parts, objective in LAYOUTS:
+        if isinstance(model, module):
+            return {name: getattr(model, name) for name in parts}, objective
+    raise ValueError(f"fused training covers the {', '.join(m.__name__ for m, _, _ in LAYOUTS)} modules, not "
+                     f"{type(model).__name__}")
+
+
 def _parts(model: nn.Module) -> dict[str, nn.Module]:
-    if isinstance(model, VAE):
-        return {"body": model.body, "to_mu": model.to_mu, "to_logvar": model.to_logvar, "decoder": model.decoder}
-    if isinstance(model, Autoencoder):
-        return {"body": model.body, "to_latent": model.to_latent, "decoder": model.decoder}
-    if isinstance(model, Classifier):
-        return {"body": model.body, "head": model.head}
-    raise ValueError(f"fused training covers kinds ae, vae and classifier, not "
-                     f"{getattr(model, 'kind', type(model).__name__)}")
+    return layout(model)[0]
 
 
 def _all_leaves(model: nn.Module) -> list[nn.Module]:
@@ -67,7 +77,7 @@ def _all_leaves(model: nn.Module) -> list[nn.Module]:
 
 @dataclass
 class _Step:
-    kind: str  # linear | act | per_sample | dropout | flatten | reshape
+    op: str  # linear | act | per_sample | dropout | flatten | reshape (forward.RUN)
     module: nn.Module | None = None
     weight: int = -1
     bias: int | None = None

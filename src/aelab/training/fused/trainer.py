@@ -15,7 +15,7 @@ from .forward import _Forward
 from .losses import _Objective
 from .optimizer import _FLAGS, _Group, _hypers
 from .passes import _Passes
-from .stack import _compile, check_stackable
+from .stack import _compile, check_stackable, layout
 
 Tensor = torch.Tensor
 
@@ -74,9 +74,9 @@ class FusedGradientTrainer(_Passes):
         self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
         plan = _compile(models)
         self.forward = _Forward(plan, self.exact)
-        self.objective = _Objective(self.kind, train_specs[0].loss)
+        self.objective = _Objective(layout(models[0])[1], train_specs[0].loss)
         self._rates = {(name, i): step.rates for name, steps in plan.items()
-                       for i, step in enumerate(steps) if step.kind == "dropout"}
+                       for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []
         for k, tr in enumerate(self.trainers):
             if any(float(st.get("step", 0)) > 0 or st.get("momentum_buffer") is not None
