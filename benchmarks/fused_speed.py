@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from aelab import pipeline
 from aelab.data import load_dataset
 from aelab.spec import load_config
-from aelab.repeats import fused_group
+from aelab.fused_runs import fused_group
 from aelab.training.fused.stack import layout
 from aelab.training.gradient import GradientTrainer
 from aelab.training.objectives import make_objective

@@ -50,20 +50,42 @@ TRAIN_BUDGET = {"gradient": {"epochs": 4, "optimizer": "adam", "lr": 0.01, "batc
                 "es": {"generations": 40, "population": 8, "log_every": 5, "lr": 0.05},
                 "adversarial": {"epochs": 4, "batch_size": 32, "lr_g": 1e-3, "lr_d": 1e-3}}
 
-# ``python -c KILL_AFTER_ROWS CONFIG_JSON OUT N``: train, and SIGKILL the
-# process right after its N-th history row is written (any trainer: every
-# one writes history.csv through HistoryCallback).
-KILL_AFTER_ROWS = r"""
-import json, os, signal, sys
-import torch
-torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
-import aelab.training.callbacks as cb
-original = cb.HistoryCallback.on_epoch_end
-def on_epoch_end(self, trainer):
-    original(self, trainer)
-    if len(trainer.state.history) == int(sys.argv[3]):  # past a checkpoint, before the next
-        os.kill(os.getpid(), signal.SIGKILL)
-cb.HistoryCallback.on_epoch_end = on_epoch_end
-import aelab
-aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
-"""
+def killed(work, timeout: float = 180) -> int:
+    """Run ``work()`` in a forked child of this process and return its exit
+    code (``-SIGKILL`` when a hook the work installed killed it).  The child
+    inherits this process's imports and its one torch thread, so a kill test
+    pays no interpreter start-up (seconds each) and reduces in the same order."""
+    import multiprocessing as mp
+    proc = mp.get_context("fork").Process(target=work, daemon=True)
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        pytest.fail(f"the child did not end within {timeout} s")
+    return proc.exitcode
+
+
+def sigkill_when(cls, name: str, should_die) -> None:
+    """In the calling (child) process: wrap ``cls.name`` so that the process
+    SIGKILLs itself as soon as ``should_die(self, result, *args)`` holds after a call."""
+    import signal
+    original = getattr(cls, name)
+
+    def wrapper(self, *args):
+        out = original(self, *args)
+        if should_die(self, out, *args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    setattr(cls, name, wrapper)
+
+
+def train_killed_after_rows(cfg: dict, out, rows: int) -> int:
+    """Train ``cfg`` into ``out`` in a child that SIGKILLs itself right after
+    its ``rows``-th history row is written (any trainer: every one writes
+    history.csv through HistoryCallback); returns the child's exit code."""
+    def work():
+        import aelab
+        from aelab.training.callbacks import HistoryCallback
+        sigkill_when(HistoryCallback, "on_epoch_end", lambda _, __, trainer: len(trainer.state.history) == rows)
+        aelab.train(cfg, out=out)
+    return killed(work)

@@ -37,23 +37,26 @@ GRACE = 5  # heartbeat grace (s) for these tests; heartbeats every second
 
 WORKER = r"""
 import json, os, signal, sys
-import aelab.studies.runner as runner
-if sys.argv[3] != "live":  # this worker dies one epoch into its first run
+import aelab.studies.objective as objective
+if sys.argv[3] != "live":  # this worker dies one epoch into its first run (or its first fused group)
     import aelab.training.gradient as g
-    original = g.GradientTrainer.train_epoch
-    def train_epoch(self, x, y, epoch):
-        out = original(self, x, y, epoch)
+    from aelab.training.fused import FusedGradientTrainer as F
+    original, fused = g.GradientTrainer.train_epoch, F._train_epoch
+    def train_epoch(self, *args):
+        original(self, *args)
         os.kill(os.getpid(), signal.SIGKILL)
-        return out
-    g.GradientTrainer.train_epoch = train_epoch
+    def fused_epoch(self, *args):
+        fused(self, *args)
+        os.kill(os.getpid(), signal.SIGKILL)
+    g.GradientTrainer.train_epoch, F._train_epoch = train_epoch, fused_epoch
 if sys.argv[3] == "dies-on-another-host":  # its pid means nothing here: only its heartbeat can tell
-    runner.worker_id = lambda: f"another-host:{os.getpid()}:0"
+    objective.worker_id = lambda: f"another-host:{os.getpid()}:0"
 import aelab.studies.figures
 aelab.studies.figures.study_figures = lambda *a, **k: []  # not what this test is about
 from aelab.studies import run_study
 from aelab.studies.executors import LocalExecutor
 run_study(json.loads(sys.argv[1]), out=sys.argv[2], storage=os.environ["AELAB_TEST_POSTGRES_URL"],
-          executor=LocalExecutor(1, threads=1))  # two such processes share the two cores
+          executor=LocalExecutor(1, threads=1), fuse=sys.argv[4] == "fuse")  # two such processes share the two cores
 """
 
 
@@ -102,14 +105,15 @@ def run_seeds(study_dir: Path) -> list[tuple]:
 def test_two_workers_on_postgres_one_sigkilled_every_trial_once(pg_url, study, tmp_path, dying):
     out = tmp_path / "s"
     cmd = [sys.executable, "-c", WORKER, json.dumps(study), str(out)]
-    procs = [subprocess.Popen(cmd + [mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for mode in (dying, "live")]
+    procs = [subprocess.Popen(cmd + [mode, "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for mode in (dying, "live")]  # run by run: one trial dies (fused, below: a batch)
     errs = [p.communicate(timeout=240)[1].decode() for p in procs]
     assert procs[0].returncode == -signal.SIGKILL, errs[0]
     assert procs[1].returncode == 0, errs[1]
     if dying == "dies-on-another-host":
         time.sleep(GRACE + 1)  # let its last heartbeat go stale before the study continues
-    result = run_study(study, out=out, storage=pg_url, executor=LocalExecutor(1, threads=1))  # continue
+    result = run_study(study, out=out, storage=pg_url, executor=LocalExecutor(1, threads=1),
+                       fuse=False)  # continue
 
     assert sorted(r.config for r in result.rows) == ["latent_dim=2, lr=0.01", "latent_dim=2, lr=0.02",
                                                     "latent_dim=3, lr=0.01", "latent_dim=3, lr=0.02"]
@@ -126,6 +130,29 @@ def test_two_workers_on_postgres_one_sigkilled_every_trial_once(pg_url, study, t
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4 == len({tuple(sorted(t.params.items())) for t in complete})
     seeds = run_seeds(out)  # every (configuration, seed) trained exactly once: none lost, none twice
+    assert len(seeds) == 8 == len(set(seeds))
+
+
+def test_a_fused_batch_on_postgres_whose_worker_vanished_is_recovered_by_its_heartbeats(pg_url, study, tmp_path):
+    """A worker on "another host" takes the whole grid as one fused batch and
+    dies in its first fused epoch: only the heartbeats it kept for each of
+    its trials can tell; every trial is retried once, none is lost or doubled."""
+    out = tmp_path / "s"
+    proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(study), str(out), "dies-on-another-host",
+                           "fuse"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "Heartbeat" not in proc.stderr  # optuna's warning about ask() with heartbeats is not the user's business
+    time.sleep(GRACE + 1)
+    result = run_study(study, out=out, storage=pg_url, executor=LocalExecutor(1, threads=1))
+    assert {r.state for r in result.rows} == {"complete"} and len(result.rows) == 4
+    trials = create_or_load(prepare(study, out, pg_url)).get_trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 4  # the whole batch
+    for f in failed:
+        retries = [t for t in trials if t.user_attrs.get("retry_of") == f.number]
+        assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+        assert "heartbeat" in retries[0].user_attrs["retry_reason"]
+    seeds = run_seeds(out)
     assert len(seeds) == 8 == len(set(seeds))
 
 

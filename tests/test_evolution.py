@@ -14,7 +14,7 @@ from aelab.models import build_model
 from aelab.spec import ModelSpec, TrainSpec, load_config
 from aelab.training import operators as op
 from aelab.training.evolution import EvolutionTrainer
-from conftest import evolving
+from conftest import evolving, killed, sigkill_when
 from aelab.training.strategies.ga import GA
 from aelab.training.population import Population
 
@@ -173,36 +173,23 @@ def test_chunked_scoring_and_mse_fitness(monkeypatch):
     assert torch.allclose(mse, ((pop.reconstruct(P, x) - x) ** 2).flatten(1).mean(1), atol=1e-7)
 
 
-KILLER = r"""
-import json, os, signal, sys
-import torch
-torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
-import aelab.training.strategies.ga as ev
-original = ev.GA.step
-def step(self, pop, x, gen):
-    out = original(self, pop, x, gen)
+def _killed_at_step_45(self, out, *args) -> bool:
     self.calls = getattr(self, "calls", 0) + 1
-    if self.calls == 45:  # between the checkpoints of generations 40 and 50
-        os.kill(os.getpid(), signal.SIGKILL)
-    return out
-ev.GA.step = step
-import aelab
-aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
-"""
+    return self.calls == 45  # between the checkpoints of generations 40 and 50
 
 
 def test_sigkill_then_resume_equals_uninterrupted_evolution(tiny, tmp_path):
-    import json
     import signal
-    import subprocess
-    import sys
+
     from safetensors.torch import load_file
     tiny["model"] = {"kind": "ae", "encoder": [8], "latent_dim": 2}
     evolving(tiny, "ga", generations=80, population=8, log_every=10, checkpoint_seconds=0,
              selection="tournament", crossover="uniform", fitness_batch=64)
-    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(tiny), str(tmp_path / "k")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    def work():
+        import aelab.training.strategies.ga as ev
+        sigkill_when(ev.GA, "step", _killed_at_step_45)
+        aelab.train(tiny, out=tmp_path / "k")
+    assert killed(work) == -signal.SIGKILL
     resumed = aelab.train(resume=tmp_path / "k")
     straight = aelab.train(tiny, out=tmp_path / "s")
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]

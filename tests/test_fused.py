@@ -15,7 +15,7 @@ from conftest import TINY
 from aelab import pipeline
 from aelab.data import load_dataset
 from aelab.spec import OPTIMIZERS, load_config
-from aelab.repeats import fused_group
+from aelab.fused_runs import fused_group
 from aelab.training.fused import FusedGradientTrainer, check_stackable
 
 CPU = torch.device("cpu")
@@ -177,3 +177,49 @@ def test_models_of_different_shapes_are_refused(tiny, digits):
                                          r"but \(16, 64\) in model 0"):
         FusedGradientTrainer(models, [c.train for c in cfgs], [c.model for c in cfgs])
     check_stackable(models[:2])  # the two of one shape stack
+
+
+class _Kill(Exception):
+    """Stands for SIGKILL: the group stops after ``epoch`` with nothing but its checkpoints kept."""
+
+
+class _KillAfter:
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_start(self, trainer): ...
+
+    def on_epoch_end(self, trainer):
+        if trainer.state.epoch >= self.epoch:
+            raise _Kill
+
+    def on_train_end(self, trainer): ...
+
+
+def test_a_group_restarted_from_its_members_checkpoints_ends_as_uninterrupted(tiny, digits, tmp_path):
+    """Every member checkpoints as its solo run would (every 2 epochs); a new
+    group built from those checkpoints -- mixed with a fresh member -- ends
+    bit for bit where the solo runs end: the optimizer state (all eight
+    rules), schedules and early-stopping bookkeeping are carried over."""
+    from aelab.training.callbacks import CheckpointCallback
+    data, tensors = digits
+    members = [{"train": {"optimizer": opt, "seed": k, "epochs": 5, "lr": 1.0 if opt == "adadelta" else 0.01,
+                          "schedule": "step", "schedule_args": {"step_size": 2, "gamma": 0.5},
+                          **({"momentum": 0.9} if opt in ("sgd", "rmsprop") else {})}}
+               for k, opt in enumerate(OPTIMIZERS)]
+    cfgs = configs(tiny, *members)
+    paths = [tmp_path / f"m{k}.safetensors" for k in range(len(cfgs))]
+    models = [pipeline.build(c, data, CPU, warn=False) for c in cfgs]
+    first = FusedGradientTrainer(models, [c.train for c in cfgs], [c.model for c in cfgs],
+                                 callbacks=[[CheckpointCallback(p, every=2), _KillAfter(3)] for p in paths])
+    with pytest.raises(_Kill):
+        first.fit(*tensors)
+    fresh = configs(tiny, {"train": {"seed": 9, "epochs": 5}})[0]
+    again = cfgs + [fresh]
+    models = [pipeline.build(c, data, CPU, warn=False) for c in again]
+    second = FusedGradientTrainer(models, [c.train for c in again], [c.model for c in again],
+                                  restore=paths + [None])
+    assert [t.state.epoch for t in second.trainers] == [2] * len(cfgs) + [0]
+    second.fit(*tensors)
+    for cfg, member in zip(again, second.members()):
+        assert_equals_solo(member, solo(cfg, digits))

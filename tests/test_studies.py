@@ -14,6 +14,8 @@ import optuna
 import pytest
 import yaml
 
+from conftest import killed, sigkill_when
+
 from aelab.errors import ConfigError
 from aelab.studies import prepare, run_study
 from aelab.studies.runner import create_or_load
@@ -89,35 +91,44 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(study, tmp_path):
     assert all(r["status"] == "failed" and "model.encoder[0] (conv2d)" in r["fail_reason"] for r in bad)
 
 
-KILLER = r"""
-import os, signal, sys, json
-import aelab.training.gradient as g
-original = g.GradientTrainer.train_epoch
-def train_epoch(self, x, y, epoch):
-    out = original(self, x, y, epoch)
-    if self.spec.lr == 0.02 and epoch == 0:   # mid-trial: the first lr=0.02 run, one epoch in
-        os.kill(os.getpid(), signal.SIGKILL)
-    return out
-g.GradientTrainer.train_epoch = train_epoch
-from aelab.studies import run_study
-run_study(json.loads(sys.argv[1]), out=sys.argv[2])
-"""
+def study_killed(study: dict, out, fuse: bool) -> int:
+    """Run ``study`` in a child that SIGKILLs itself mid-trial: alone, one
+    epoch into the first lr=0.02 run; fused, in the second epoch of a group
+    with an lr=0.02 member (its members' epoch-1 checkpoints on disk)."""
+    def work():
+        import aelab.training.gradient as g
+        from aelab.training.fused import FusedGradientTrainer
+        sigkill_when(g.GradientTrainer, "train_epoch", lambda self, _, x, y, epoch: self.spec.lr == 0.02 and epoch == 0)
+        sigkill_when(FusedGradientTrainer, "_train_epoch", lambda self, _, x, y, epochs: epochs[0] == 1 and any(
+            self.trainers[k].spec.lr == 0.02 for k in self.active))
+        run_study(study, out=out, fuse=fuse)
+    return killed(work)
 
 
-def test_sigkill_mid_trial_is_retried_not_lost_nor_double_counted(study, tmp_path):
+@pytest.mark.parametrize("fuse", [False, True])
+def test_sigkill_mid_trial_is_retried_not_lost_nor_double_counted(study, tmp_path, fuse):
+    """Alone, the killed trial is retried; fused, every trial of the killed
+    batch is -- and the group resumes from its members' checkpoints to the
+    very numbers of an uninterrupted study."""
     study["base"]["train"]["checkpoint_every"] = 1
     out = tmp_path / "s"
-    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(study), str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    result = run_study(study, out=out)
+    assert study_killed(study, out, fuse) == -signal.SIGKILL
+    if fuse:  # killed in epoch 2: the killed group's members hold their epoch-1 checkpoints
+        kept = [d for d in run_dirs(out) if (d / "checkpoint.safetensors").exists()]
+        assert len(kept) == 4 and not any((d / "metrics.json").exists() for d in kept)
+    result = run_study(study, out=out, fuse=fuse)
     configs = [r.config for r in result.rows]
     assert len(configs) == 4 == len(set(configs)) and {r.state for r in result.rows} == {"complete"}
     storage_trials = create_or_load(prepare(study, out)).get_trials()
     failed = [t for t in storage_trials if t.state == optuna.trial.TrialState.FAIL]
-    assert len(failed) == 1 and "died" in failed[0].user_attrs["fail_reason"]
-    assert any(t.user_attrs.get("retry_of") == failed[0].number for t in storage_trials)
-    assert len(run_dirs(out)) == 8  # the interrupted run was resumed, not duplicated
+    assert len(failed) == (4 if fuse else 1) and all("died" in t.user_attrs["fail_reason"] for t in failed)
+    assert all(any(t.user_attrs.get("retry_of") == f.number for t in storage_trials) for f in failed)
+    assert len(run_dirs(out)) == 8  # the interrupted runs were resumed, not duplicated
+    if fuse:
+        whole = run_study(study, out=tmp_path / "whole")
+        numbers = lambda res: {r.config: [{k: v for k, v in m.items() if k != "seconds"} for m in r.per_seed]
+                               for r in res.rows}  # noqa: E731
+        assert numbers(result) == numbers(whole)
 
 
 def test_two_processes_on_one_study_cooperate(study, tmp_path):

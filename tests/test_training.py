@@ -2,14 +2,12 @@
 early stopping, checkpoints, every optimizer and schedule."""
 from __future__ import annotations
 
-import json
 import math
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import killed, sigkill_when
 from safetensors.torch import load_file
 
 import aelab
@@ -54,34 +52,25 @@ def test_same_seed_same_bits_and_other_seed_differs(tiny, tmp_path):
     assert not torch.equal(weights(a.path)["decoder.0.0.weight"], weights(c.path)["decoder.0.0.weight"])
 
 
-KILLER = r"""
-import json, os, signal, sys
-import torch
-torch.set_num_threads(1)  # as in the test process: same reduction order, same bits
-import aelab.training.gradient as g
-original = g.GradientTrainer.train_epoch
-def train_epoch(self, x, y, epoch):
-    out = original(self, x, y, epoch)
-    if epoch == int(sys.argv[3]):  # weights moved in memory, epoch not checkpointed
-        os.kill(os.getpid(), signal.SIGKILL)
-    return out
-g.GradientTrainer.train_epoch = train_epoch
-import aelab
-aelab.train(json.loads(sys.argv[1]), out=sys.argv[2])
-"""
+def train_killed_in_epoch(cfg: dict, out, epoch: int) -> int:
+    """Train ``cfg`` in a child that SIGKILLs itself right after the
+    weights moved in epoch ``epoch`` (not checkpointed yet)."""
+    def work():
+        import aelab.training.gradient as g
+        sigkill_when(g.GradientTrainer, "train_epoch", lambda _, __, x, y, e: e == epoch)
+        aelab.train(cfg, out=out)
+    return killed(work)
 
 
 @pytest.mark.parametrize("kill_in_epoch", [0, 2])
 def test_sigkill_then_resume_equals_uninterrupted(tiny, tmp_path, kill_in_epoch):
     cfg = vae_with_noise(tiny)
-    killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), str(kill_in_epoch)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert not (killed / "metrics.json").exists()
-    assert (killed / "checkpoint.safetensors").exists() == (kill_in_epoch > 0)
+    out = tmp_path / "killed"
+    assert train_killed_in_epoch(cfg, out, kill_in_epoch) == -signal.SIGKILL
+    assert not (out / "metrics.json").exists()
+    assert (out / "checkpoint.safetensors").exists() == (kill_in_epoch > 0)
 
-    assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")
+    assert_resumes_to_the_uninterrupted_run(out, cfg, tmp_path / "straight")
 
 
 def assert_resumes_to_the_uninterrupted_run(killed, cfg: dict, straight_dir) -> None:
@@ -104,13 +93,11 @@ def test_sigkill_with_a_time_based_policy_resumes_to_the_same_run(tiny, tmp_path
     missing epochs to the same bits as a run never interrupted."""
     cfg = vae_with_noise(tiny)
     cfg["train"]["checkpoint_seconds"] = seconds
-    killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLER, json.dumps(cfg), str(killed), "3"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert read_checkpoint(killed / "checkpoint.safetensors")[1]["epoch"] == checkpointed
+    out = tmp_path / "killed"
+    assert train_killed_in_epoch(cfg, out, 3) == -signal.SIGKILL
+    assert read_checkpoint(out / "checkpoint.safetensors")[1]["epoch"] == checkpointed
 
-    assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")
+    assert_resumes_to_the_uninterrupted_run(out, cfg, tmp_path / "straight")
 
 
 def test_resume_of_finished_run_changes_nothing(tiny, tmp_path):

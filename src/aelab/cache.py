@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 from .outdir import file_lock
@@ -47,3 +48,33 @@ def cached_run(cfg: Config, runs_dir: Path, name: str | None = None) -> Run:
         if (run_dir / CONFIG).exists():
             return api.train(resume=run_dir)
         return api.train(cfg, out=run_dir)
+
+
+def cached_runs(cfgs: list[Config], runs_dir: Path, *, fuse: bool = True) -> list[Run]:
+    """:func:`cached_run` for many configs at once: those not finished yet
+    are trained together (:func:`aelab.fused_runs.train_jobs`: fused where
+    their models stack), interrupted ones resumed with them.  The runs'
+    locks are taken in one order, so processes asking for overlapping sets
+    take turns instead of deadlocking."""
+    from .fused_runs import Job, train_jobs
+    from .pipeline import resolved
+    dirs = [runs_dir / config_hash(c) for c in cfgs]
+    todo: dict[Path, Config] = dict(sorted(zip(dirs, cfgs)))
+    with ExitStack() as locks:
+        for run_dir in todo:
+            locks.enter_context(file_lock(runs_dir / f".{run_dir.name}.lock"))
+        jobs = []
+        for run_dir, cfg in todo.items():
+            if (run_dir / METRICS).exists():
+                continue
+            if (run_dir / CONFIG).exists():
+                jobs.append(Job(load_run(run_dir).config, run_dir, resuming=True))
+            else:
+                jobs.append(Job(resolved(cfg, _data(cfg), resuming=False), run_dir))
+        train_jobs(jobs, fuse=fuse)
+        return [load_run(d) for d in dirs]
+
+
+def _data(cfg: Config):
+    from .data import load_dataset
+    return load_dataset(cfg.data)

@@ -227,6 +227,7 @@ def study_run(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local Ray instance)"),
     cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs each trial's task reserves"),
     gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs each trial's task reserves (fractions share a GPU)"),
+    no_fuse: bool = typer.Option(False, "--no-fuse", help="train every run alone (default: runs whose models stack train as one batched model)"),
 ) -> None:
     """Run or continue a study; writes results.csv, summary.md and figures."""
     with user_errors():
@@ -234,7 +235,7 @@ def study_run(
         from .studies.executors import make_executor
         runner = make_executor(executor, workers, address, cpus_per_trial, gpus_per_trial)
         result = run_study(study_file, out=out_dir, storage=storage, trials=trials, executor=runner,
-                           progress=True)  # one line per trial on stderr, a live line on a terminal
+                           progress=True, fuse=not no_fuse)  # one line per trial on stderr, a live line on a terminal
         done = sum(r.state == "complete" for r in result.rows)
         _print_line(f"{result.path}: {done} complete, {len(result.rows) - done} failed trials")
         if not out.is_terminal:  # a pipe or a file: the markdown, as summary.md has it

@@ -9,8 +9,9 @@ model, metrics, figures, report), and ``OUT/repeats.json`` and
 ``OUT/repeats.md`` hold every numeric metric's mean, standard deviation,
 minimum and maximum over the seeds.
 
-Not yet: the group is not checkpointed, so an interruption or a failure
-undoes the whole output (run the command again).
+The seeds' run directories are written as :func:`aelab.fused_runs.train_jobs`
+writes them (checkpoints included), but the command is one unit: an
+interruption or a failure undoes the whole output (run the command again).
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from . import interrupts, threads
 from .atomic import write_text
 from .data import load_dataset
 from .errors import ConfigError, RunDirError
+from .fused_runs import Job, train_jobs
 from .outdir import check_dir, writing
-from .pipeline import finish, resolve_device, resolved
-from .runs import HISTORY, Run, prepare_new, write_config, write_json
+from .pipeline import resolved
+from .runs import Run, prepare_new, write_json
 from .spec import Config, seeded
-from .training.callbacks import HistoryCallback
 
 SUMMARY, TABLE = "repeats.json", "repeats.md"
 
@@ -52,46 +53,17 @@ def train_repeats(cfg: Config, repeats: int, out: Path) -> dict:
     started = time.perf_counter()
     with interrupts.hint(f"nothing of the fused group was kept in {out}; run the command again"), \
             writing(out, "--out", keep_on_interrupt=lambda: False), threads.using(cfg.train.threads):
-        runs, how = _train(cfgs, data, out)
+        runs, how = _train(cfgs, out)
         summary = summarize(runs, how, time.perf_counter() - started)
         write_json(out / SUMMARY, summary)
         write_text(out / TABLE, markdown(summary))
     return summary | {"path": str(out)}
 
 
-def _train(cfgs: list[Config], data, out: Path) -> tuple[list[Run], str]:
+def _train(cfgs: list[Config], out: Path) -> tuple[list[Run], str]:
     """Fused when the models stack, else one run after another."""
-    from .pipeline import build, fit, tensors
-    device = resolve_device(cfgs[0].train.device)
-    for c in cfgs:
-        seed_dir(out, c).mkdir(parents=True, exist_ok=True)
-        write_config(seed_dir(out, c), c)
-    try:
-        fused = fused_group(cfgs, data, device)
-    except ValueError as e:
-        warnings.warn(f"--repeats: trained one after another, not fused ({' '.join(str(e).split())[:200]})",
-                      stacklevel=3)
-        trained = [fit(build(c, data, device, warn=False), c, data, [HistoryCallback(seed_dir(out, c) / HISTORY)])
-                   for c in cfgs]
-        return [finish(seed_dir(out, c), c, data, t.model, t.state, device) for c, t in zip(cfgs, trained)], \
-            "one after another"
-    fused.fit(*tensors(data, device))
-    runs = []
-    for c, member in zip(cfgs, fused.members()):
-        HistoryCallback(seed_dir(out, c) / HISTORY).on_epoch_end(member)
-        runs.append(finish(seed_dir(out, c), c, data, member.model, member.state, device))
-    return runs, "fused"
-
-
-def fused_group(cfgs: list[Config], data, device=None, **kwargs):
-    """A :class:`~aelab.training.fused.FusedGradientTrainer` of the models of
-    ``cfgs``, each built as its solo run builds it (:func:`aelab.pipeline.build`:
-    checks, then ``torch.manual_seed(seed)``); a ValueError when they do not stack."""
-    from .pipeline import build
-    from .training.fused import FusedGradientTrainer
-    device = device or resolve_device(cfgs[0].train.device)
-    models = [build(c, data, device, warn=False) for c in cfgs]
-    return FusedGradientTrainer(models, [c.train for c in cfgs], [c.model for c in cfgs], **kwargs)
+    runs, fused = train_jobs([Job(c, seed_dir(out, c)) for c in cfgs])
+    return runs, "fused" if fused == len(runs) else "one after another"
 
 
 def summarize(runs: list[Run], how: str, seconds: float) -> dict:

@@ -240,9 +240,11 @@ class Config(_Strict):
 # --------------------------------------------------------------------- I/O
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML without implicit timestamps: ``2024-01-31`` stays the string it
-    looks like instead of becoming a date no config field can hold."""
+    looks like instead of becoming a date no config field can hold.  Parsed
+    by libyaml where PyYAML has it (a study reads hundreds of config files:
+    15 ms each in pure Python, a tenth of that in C)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -298,6 +300,8 @@ def read_mapping(path: str | Path) -> dict:
         text = p.read_text()
         data = json.loads(text) if p.suffix == ".json" else parse_yaml(text)
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+        if "flow level" in str(e):  # libyaml's own cap on nesting
+            raise ConfigError(f"{p}: nested too deeply to be a config") from None
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"{p}: not valid YAML/JSON ({first})") from None
     except RecursionError:

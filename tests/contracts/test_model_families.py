@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ from aelab.models.family import (CAPABILITIES, CLASSIFY, CONDITIONAL, DECODE, EM
 from aelab.pipeline import build
 from aelab.runs import load_model
 from aelab.spec import load_config
-from conftest import KILL_AFTER_ROWS, TINY, TRAIN_BUDGET
+from conftest import TINY, TRAIN_BUDGET, train_killed_after_rows
 from test_training import assert_resumes_to_the_uninterrupted_run
 
 FAMILIES = kinds()
@@ -120,9 +118,7 @@ def _outputs(model, x, y) -> dict:
 def test_resumes_bit_exactly_after_sigkill(kind, tmp_path):
     cfg = config(kind, epochs=3)
     killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_ROWS, json.dumps(cfg), str(killed), "2"],
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert train_killed_after_rows(cfg, killed, 2) == -signal.SIGKILL
     assert_resumes_to_the_uninterrupted_run(killed, cfg, tmp_path / "straight")
 
 

@@ -10,11 +10,8 @@ line what it trained.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -27,7 +24,7 @@ from aelab.evaluation import evaluate_model
 from aelab.spec import dump_config, load_config
 from aelab.training.checkpoint import read_tensors_and_state
 from aelab.training.registry import methods, spec_classes, trainer
-from conftest import KILL_AFTER_ROWS, TINY, TRAIN_BUDGET
+from conftest import TINY, TRAIN_BUDGET, train_killed_after_rows
 from aelab.models.family import families
 from test_training import assert_same_weights, stable
 
@@ -80,9 +77,7 @@ def test_resumes_bit_exactly_after_sigkill(method, tmp_path):
     every = 2 if spec_classes()[method].unit == "epoch" else 10  # a checkpoint every 2 history rows
     cfg = config(method, checkpoint_every=every)
     killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_ROWS, json.dumps(cfg), str(killed), "3"],
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert train_killed_after_rows(cfg, killed, 3) == -signal.SIGKILL
     assert not (killed / "metrics.json").exists()
     resumed = aelab.train(resume=killed)
     straight = aelab.train(cfg, out=tmp_path / "straight")

@@ -41,6 +41,8 @@ class StudyContext:
     fingerprint: str = ""
     proposer: Proposer = field(default_factory=Proposer)  # how a trial becomes a config; its own outputs
     spec: Any = None  # the StudySpec it was prepared from (study.yaml is written from it)
+    fuse: bool = True  # train runs that stack as fused groups (the study's fuse:, --no-fuse)
+    workers: int = 1  # worker loops sharing the queue (a fused batch takes one's share)
 
     @property
     def runs_dir(self) -> Path:

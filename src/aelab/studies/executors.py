@@ -94,6 +94,7 @@ def run_workers(ctx: StudyContext, workers: int, threads: int | None = None) -> 
     """Run ``workers`` loops: in this process for one, else in worker
     processes with the cores shared out so they do not oversubscribe."""
     threads = threads or max(1, cpus() // workers)  # fixed, not load-dependent: a study's results repeat
+    ctx = replace(ctx, workers=workers)
     if workers == 1:
         work(ctx, 0, threads)
         return
@@ -161,6 +162,7 @@ class RayExecutor(Executor):
         task = ray.remote(_ray_trial).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=3)
         threads = max(1, int(self.cpus))
         slots, pending, index, crashed = self.slots(ray), [], 0, 0
+        ctx = replace(ctx, workers=slots)
         while True:
             while len(pending) < slots and not finished(study, ctx):
                 pending.append(task.remote(ctx, index, threads))

@@ -58,7 +58,7 @@ class StudyResult:
 
 
 def prepare(source, out: str | Path | None = None, storage: str | None = None,
-            trials: int | None = None) -> StudyContext:
+            trials: int | None = None, fuse: bool = True) -> StudyContext:
     """Validate everything about a study before anything is written."""
     source = resolve(source, "study")
     spec, _, folder = load_study_spec(source)
@@ -81,7 +81,7 @@ def prepare(source, out: str | Path | None = None, storage: str | None = None,
     return StudyContext(name=name, study_dir=study_dir, storage_url=storage, base=base, params=params,
                         objectives=dict(spec.objectives), repeats=spec.repeats, strategy=spec.strategy,
                         seed=spec.seed, budget=budget, fingerprint=fingerprint(dump),
-                        proposer=proposer, spec=spec)
+                        proposer=proposer, spec=spec, fuse=spec.fuse and fuse)
 
 
 def write_outputs(ctx: StudyContext, study: optuna.Study) -> StudyResult:
@@ -103,13 +103,14 @@ def _best(study: optuna.Study) -> list[int]:
 
 
 def run_study(source, *, out=None, storage=None, workers: int = 1, trials: int | None = None,
-              executor: Executor | None = None, progress=False) -> StudyResult:
+              executor: Executor | None = None, progress=False, fuse: bool = True) -> StudyResult:
     """Run (or continue) a study to its budget and write its outputs.
     ``executor`` runs the trials (default: ``LocalExecutor(workers)``);
     ``progress`` (True, or a :class:`aelab.progress.Reporter`) reports each
-    finished trial on stderr, with a live line on a terminal."""
+    finished trial on stderr, with a live line on a terminal; ``fuse=False``
+    trains every run alone even where the study file lets them fuse."""
     executor = executor or LocalExecutor(workers)
-    ctx = prepare(source, out, storage, trials)
+    ctx = prepare(source, out, storage, trials, fuse)
     check_dir(ctx.study_dir)
     identity = check_identity(ctx)
     executor.check()  # an unreachable cluster or database leaves no study directory behind

@@ -20,7 +20,9 @@ from ..threads import share
 from .context import StudyContext, counted, recover_dead, superseded, worker_id  # noqa: F401 (their home)
 from .storage import fail_stale, open_storage
 from .strategies import get_strategy, optuna_params
-from .trial import TrialFailed, aggregate, numeric_metrics, objective_values, run_repeats
+from .batch import run_batch
+from .objective import make_objective
+from .trial import TrialFailed
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by aelab, in one line
 CREATE_SECONDS = 30  # a study still without its fingerprint after this was abandoned by its creator
@@ -80,49 +82,7 @@ def finished(study: optuna.Study, ctx: StudyContext) -> bool:
     return ctx.strategy == "grid" or len(counted(trials)) >= ctx.budget
 
 
-def over_budget(study: optuna.Study, trial: optuna.Trial, ctx: StudyContext) -> bool:
-    """A freshly sampled trial beyond the budget (two workers raced past it)."""
-    frozen = study._storage.get_trial(trial._trial_id)
-    if frozen.user_attrs.get("queued") or "failed_trial" in frozen.system_attrs:
-        return False
-    earlier = [t for t in counted(study.get_trials(deepcopy=False)) if t.number < trial.number]
-    return len(earlier) >= ctx.budget
-
-
 # ------------------------------------------------------------- the work
-
-
-def make_objective(study: optuna.Study, ctx: StudyContext):
-    def objective(trial: optuna.Trial) -> list[float]:
-        trial.set_user_attr("worker", worker_id())
-        if over_budget(study, trial, ctx):
-            trial.set_user_attr("over_budget", True)
-            raise optuna.TrialPruned()
-        start = time.perf_counter()
-        try:
-            cfg = choose_config(study, trial, ctx)
-            runs = run_repeats(cfg, ctx.repeats, ctx.runs_dir)
-            per_seed = [numeric_metrics(r.metrics) for r in runs]
-            mean, std = aggregate(per_seed)
-            result = objective_values(mean, ctx.objectives)
-        except (TrialFailed, ConfigError) as e:
-            trial.set_user_attr("fail_reason", str(e))
-            trial.set_user_attr("seconds", time.perf_counter() - start)
-            raise
-        except KeyboardInterrupt:  # not the configuration's fault: the next run retries it
-            trial.set_user_attr("interrupted", True)
-            raise
-        trial.set_user_attr("runs", [str(r.path.relative_to(ctx.study_dir)) for r in runs])
-        trial.set_user_attr("per_seed", per_seed)
-        trial.set_user_attr("seconds", time.perf_counter() - start)
-        return result
-    return objective
-
-
-def choose_config(study: optuna.Study, trial: optuna.Trial, ctx: StudyContext):
-    """The trial's config, as the study's proposer makes it from the
-    values its strategy suggested for the space's fields."""
-    return ctx.proposer.config(study, trial, ctx, {p.key: p.suggest(trial) for p in ctx.params})
 
 
 def work(ctx: StudyContext, worker_index: int = 0, threads: int | None = None,
@@ -142,7 +102,8 @@ def _work(ctx: StudyContext, worker_index: int, max_trials: int | None) -> None:
         fail_stale(study)  # another host's dead worker: its heartbeat stopped
         if finished(study, ctx):
             return
-        study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
+        if not (ctx.fuse and run_batch(study, ctx)):
+            study.optimize(objective, n_trials=1, catch=(TrialFailed, ConfigError))
         done += 1
 
 

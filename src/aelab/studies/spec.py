@@ -11,6 +11,8 @@ space:                              # any dotted config field
 objectives: {recon_mse: min}        # metrics.json keys with a direction
 repeats: 3                          # seeds per configuration -> mean ± std
 trial_figures: false                # per-run figures (off: the study draws its own)
+fuse: true                          # train runs whose models stack as one batched model
+                                    # (aelab.fused_runs; --no-fuse turns it off)
 strategy: grid                      # grid | random | tpe | nsga2 | article-rule | aging-evolution
 trials: null                        # budget (grid: the whole grid)
 architecture: null                  # an architecture space instead of (or beside) `space`:
@@ -76,6 +78,7 @@ class StudySpec(_Strict):
     trials: int | None = Field(default=None, ge=1)
     seed: int = 0
     trial_figures: bool = False  # per-run figures; the study draws its own side by side
+    fuse: bool = True  # seeds and queued trials whose models stack are trained fused (issue 17)
     architecture: ArchitectureSpec | None = None  # evolve / search architectures (issue: architecture evolution)
 
 

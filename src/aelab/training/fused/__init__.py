@@ -2,7 +2,7 @@
 batched computation, each exactly as :class:`~aelab.training.gradient.GradientTrainer`
 would train it alone (issue 17).
 
-    trainer = aelab.repeats.fused_group(cfgs, data)   # or FusedGradientTrainer(models, train_specs, model_specs)
+    trainer = aelab.fused_runs.fused_group(cfgs, data)   # or FusedGradientTrainer(models, train_specs, model_specs)
     trainer.fit(*pipeline.tensors(data, trainer.device))
     for member in trainer.members():                          # K ordinary GradientTrainers
         member.model, member.state.history, member.optimizer.state_dict()

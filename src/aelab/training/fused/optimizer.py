@@ -80,6 +80,25 @@ class _Group(_Rules):
             out.append(entry)
         return out
 
+    def load(self, row: int, entries: list[dict]) -> None:
+        """Member ``row``'s state from torch's format, one entry per parameter
+        (a resumed member's optimizer): the inverse of :meth:`export`.  SGD
+        keeps no step count; a momentum buffer means it has stepped."""
+        first = next((e for e in entries if e), None)
+        if first is None:
+            return
+        self._memo = {}
+        self.steps[row] = int(float(first["step"])) if "step" in first else 1
+        with torch.no_grad():
+            for i, entry in enumerate(entries):
+                for name, tensors in self.state.items():
+                    if entry.get(name) is None:
+                        raise ValueError(f"fused training: a resumed {self.rule} state lacks '{name}' "
+                                         f"(parameter {i})")
+                    tensors[i][row].copy_(entry[name])
+        if self.rule == "nadam":
+            self.mu_product[row] = np.float32(float(first["mu_product"]))
+
     # ------------------------------------------- steps (the rules: rules.py)
     @torch.no_grad()
     def step(self, params: list[Tensor], grads: list[Tensor], lrs: list[float],

@@ -46,6 +46,18 @@ def check_stackable(models: list[nn.Module]) -> None:
                                  f"model {k} but {a!r} in model 0")
 
 
+def architecture(model: nn.Module) -> list | None:
+    """What models must share to stack, as data (:func:`check_stackable`'s
+    criterion): the module type, parameter names and shapes, and the layers
+    (dropout rates aside); None for a model no layout covers."""
+    try:
+        leaves = _all_leaves(model)
+    except ValueError:
+        return None
+    return [type(model).__name__, [(n, tuple(p.shape)) for n, p in model.named_parameters()],
+            [_signature(leaf) for leaf in leaves]]
+
+
 def _signature(m: nn.Module) -> str:
     return "Dropout" if isinstance(m, nn.Dropout) else repr(m)  # a dropout rate is a per-member value
 

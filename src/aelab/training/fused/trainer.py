@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..checkpoint import restore_checkpoint
 from ..gradient import GradientTrainer, TrainState
 from ..objectives import make_objective
 from .forward import _Forward
@@ -30,21 +32,31 @@ class FusedGradientTrainer(_Passes):
     Members may differ in anything that keeps the shapes: seed, optimizer and
     its hyperparameters, schedule, epochs, early stopping, gradient
     clipping, dropout rates, beta and warm-up; they share the batch size and
-    the loss.  :func:`aelab.repeats.fused_group` builds the models from configs.
+    the loss.  :func:`aelab.fused_runs.fused_group` builds the models from configs.
 
     ``exact``: calibrate the batched kernels against the per-member ones and
     keep the solo rounding of tail-sensitive activations (bitwise equal to
     solo runs on the CPU); ``"auto"``: True on the CPU, False on CUDA.
 
+    ``callbacks``: each member's own callbacks (history, checkpoint,
+    trackers), called as the solo epoch loop calls them, with the member's
+    model and optimizer up to date -- so a member's run directory fills as
+    its solo run's does.  ``restore``: each member's checkpoint to continue
+    from (None: a fresh start), read as a solo ``--resume`` reads it; a
+    killed group restarted from its members' checkpoints ends as the
+    uninterrupted group does.
+
     ``fit(x, y, x_val, y_val)`` trains every member to its end (as
-    :meth:`GradientTrainer.fit` does, from epoch 0); :meth:`members` returns
-    K ordinary :class:`GradientTrainer` s, in the order given.
+    :meth:`GradientTrainer.fit` does, from each member's epoch); :meth:`members`
+    returns K ordinary :class:`GradientTrainer` s, in the order given.
     """
 
     def __init__(self, models: list[nn.Module], train_specs: list, model_specs: list, *,
+                 callbacks: list[list] | None = None, restore: list[Path | None] | None = None,
                  exact: bool | str = "auto", chunk: int | None = None):
-        """Check the members, build their solo trainers, stack their parameters
-        (each optimizer group a contiguous slice) and group their optimizers."""
+        """Check the members, build their solo trainers (restored from their
+        checkpoints), stack their parameters (each optimizer group a
+        contiguous slice) and group their optimizers, their state imported."""
         models = list(models)
         if not (len(models) == len(train_specs) == len(model_specs)):
             raise ValueError(f"fused training: {len(models)} models, {len(train_specs)} train specs and "
@@ -68,8 +80,12 @@ class FusedGradientTrainer(_Passes):
         self.widest = max([max(p.shape) for p in models[0].parameters() if p.dim() == 2] or [1])
         # every member is a real solo trainer: its optimizer and scheduler hold the
         # hyperparameters (and, at the end, the state); its bookkeeping runs each epoch
-        self.trainers = [GradientTrainer(m, make_objective(s, t), t)
-                         for m, t, s in zip(models, train_specs, model_specs)]
+        callbacks = callbacks or [[] for _ in models]
+        self.trainers = [GradientTrainer(m, make_objective(s, t), t, cbs)
+                         for m, t, s, cbs in zip(models, train_specs, model_specs, callbacks)]
+        for tr, path in zip(self.trainers, restore or []):
+            if path is not None:
+                restore_checkpoint(path, tr)
         self.betas = [float(getattr(s, "beta", 1.0)) for s in model_specs]
         self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
         plan = _compile(models)
@@ -78,14 +94,11 @@ class FusedGradientTrainer(_Passes):
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []
-        for k, tr in enumerate(self.trainers):
-            if any(float(st.get("step", 0)) > 0 or st.get("momentum_buffer") is not None
-                   for st in tr.optimizer.state.values()):  # (Adagrad fills its state at construction)
-                raise ValueError(f"member {k}: its optimizer already holds state "
-                                 f"(resuming a fused group is not supported)")
+        for tr in self.trainers:
             rule = tr.spec.optimizer
             hy = _hypers(tr.optimizer, rule)
-            self._keys.append((rule, tuple(hy[f] for f in _FLAGS[rule])))
+            # started members (resumed: their optimizer has stepped) never share a group with fresh ones
+            self._keys.append((rule, tuple(hy[f] for f in _FLAGS[rule]), _started(tr.optimizer)))
         # stack order: each optimizer group one contiguous slice (views, no gathers)
         self.active = sorted(range(self.K), key=lambda k: (self._keys[k], k))
         self.names = [n for n, _ in models[0].named_parameters()]
@@ -93,6 +106,7 @@ class FusedGradientTrainer(_Passes):
             own = [dict(m.named_parameters()) for m in models]
             self.params = [torch.stack([own[k][n].detach() for k in self.active]) for n in self.names]
         self._build_groups()
+        self._import()
 
     # ------------------------------------------------------------ groups
     def _build_groups(self) -> None:
@@ -107,6 +121,15 @@ class FusedGradientTrainer(_Passes):
             hypers = [_hypers(self.trainers[k].optimizer, rule) for k in members]
             self.groups.append((start, stop, _Group(rule, hypers, [p[start:stop] for p in self.params]), members))
             start = stop
+
+    def _import(self) -> None:
+        """Resumed members' optimizer state (torch's format, from their
+        checkpoints) into their groups' stacks."""
+        for _, _, group, members in self.groups:
+            for r, k in enumerate(members):
+                opt = self.trainers[k].optimizer
+                if _started(opt):
+                    group.load(r, [opt.state.get(p, {}) for p in self.trainers[k].model.parameters()])
 
     def _compact(self, done: set[int]) -> None:
         """The finished members leave the stack and their groups."""
@@ -127,7 +150,14 @@ class FusedGradientTrainer(_Passes):
     # -------------------------------------------------------------- loop
     def fit(self, x_train: Tensor, y_train: Tensor | None, x_val: Tensor, y_val: Tensor | None) -> list[TrainState]:
         """Train every member to its end; returns the K states (order given)."""
-        done = {k for k in self.active if self.trainers[k].spec.epochs <= self.trainers[k].state.epoch}
+        for tr in self.trainers:
+            for cb in tr.callbacks:
+                cb.on_train_start(tr)
+        done = {k for k in self.active if self.trainers[k].state.status != "running"
+                or self.trainers[k].spec.epochs <= self.trainers[k].state.epoch}
+        for k in done:
+            if self.trainers[k].state.status == "running":
+                self.trainers[k]._finish()  # resumed at its last epoch, as the solo loop ends it
         if done:
             self._retire(done)
         while self.active:
@@ -155,6 +185,11 @@ class FusedGradientTrainer(_Passes):
         self._write_back(self.active)  # the solo bookkeeping reads (and may restore) the model's weights
         for tr in trainers:
             tr._after_epoch(tr.state.history[-1], has_val=len(x_val) > 0)
+        if any(tr.callbacks for tr in trainers):
+            self._export(set(self.active))  # a checkpoint reads the member's torch optimizer
+        for tr in trainers:
+            for cb in tr.callbacks:
+                cb.on_epoch_end(tr)
             if tr.state.status == "running" and tr.state.epoch >= tr.spec.epochs:
                 tr._finish()  # as epoch_loop ends a run: best weights restored when kept
         done = {k for k in self.active if self.trainers[k].state.status != "running"}
@@ -164,6 +199,9 @@ class FusedGradientTrainer(_Passes):
     def _retire(self, done: set[int]) -> None:
         self._write_back([k for k in self.active if k in done and self.trainers[k].state.status == "running"])
         self._export(done)
+        for k in sorted(done):
+            for cb in self.trainers[k].callbacks:
+                cb.on_train_end(self.trainers[k])
         self._compact(done)
 
 
@@ -196,3 +234,9 @@ class FusedGradientTrainer(_Passes):
             self._write_back(self.active)
             self._export(set(self.active))
         return list(self.trainers)
+
+
+def _started(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer has stepped (a resumed member's); Adagrad holds
+    state from its construction, with step 0."""
+    return any(float(st.get("step", 1)) > 0 for st in optimizer.state.values())
