@@ -223,3 +223,54 @@ def test_a_group_restarted_from_its_members_checkpoints_ends_as_uninterrupted(ti
     second.fit(*tensors)
     for cfg, member in zip(again, second.members()):
         assert_equals_solo(member, solo(cfg, digits))
+
+
+def test_a_family_fuses_only_as_the_objective_its_own_class_declares():
+    """A subclass of the AE family (a denoising AE, say) trains under its own
+    objective: it does not inherit the AE's fused one, so it is never
+    stacked under the plain reconstruction loss."""
+    from aelab.models.families.ae.family import AutoencoderFamily as AEFamily
+    assert AEFamily().fused_objective() == "reconstruct"
+    assert type("Denoising", (AEFamily,), {"kind": "dae"})().fused_objective() is None
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae", "classifier"])
+def test_convolutional_members_equal_their_solo_runs(tiny, digits, kind):
+    """Convolutions (and transposed ones in the mirrored decoder), pooling and
+    their reshapes: each member's convolution is the solo kernel's own call."""
+    model = {"kind": kind, "encoder": [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"},
+                                       {"type": "maxpool", "size": 2},
+                                       {"type": "conv2d", "filters": 4, "kernel": 3, "stride": 2}, {"type": "flatten"},
+                                       {"type": "dense", "units": 8}]}
+    if kind == "classifier":
+        model["encoder"] = model["encoder"][:4]
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": model, "train": {"seed": 1, "optimizer": "rmsprop", "lr": 0.003}},
+               {"model": model, "train": {"seed": 2, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9}}]
+    assert_group_equals_solo(configs(tiny, *members), digits, chunk=2)
+
+
+def test_grouped_convolutions_agree_with_the_solo_ones_to_rounding(tiny, digits):
+    """Off the exact path (what CUDA runs): one grouped convolution for all
+    members, equal to the per-member kernels to float rounding."""
+    from aelab.training.fused.forward import _conv
+    from aelab.training.fused.stack import _compile
+    data, _ = digits
+    enc = [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"}, {"type": "flatten"}]
+    cfgs = configs(tiny, *({"model": {"encoder": enc}, "train": {"seed": s}} for s in range(3)))
+    models = [pipeline.build(c, data, CPU, warn=False) for c in cfgs]
+    plan = _compile(models)
+    params = [torch.stack([dict(m.named_parameters())[n] for m in models]) for n, _ in models[0].named_parameters()]
+    h = torch.randn(3, 5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    step = next(s for steps in plan.values() for s in steps if s.op == "conv")
+    exact = _conv(type("F", (), {"exact": True}), step, params, h, None, None)
+    grouped = _conv(type("F", (), {"exact": False}), step, params, h, None, None)
+    assert exact.shape == grouped.shape == (3, 5, 3, 8, 8)
+    torch.testing.assert_close(grouped, exact, rtol=1e-5, atol=1e-6)
+    decoder = plan["decoder"]
+    t = next((s for s in decoder if s.op == "conv"), None)
+    if t is not None:  # the mirror decodes with a transposed convolution
+        z = torch.randn(3, 5, *t.module.weight.shape[:1], 8, 8)
+        torch.testing.assert_close(_conv(type("F", (), {"exact": False}), t, params, z, None, None),
+                                   _conv(type("F", (), {"exact": True}), t, params, z, None, None),
+                                   rtol=1e-5, atol=1e-6)

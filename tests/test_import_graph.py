@@ -30,7 +30,7 @@ LAYERS = [
     ("training", ["training.methods.*.trainer", "training.evolution_method", "training.*"]),
     ("results", ["evaluation", "generation", "figures", "report", "reporting", "reporting.*"]),
     ("families", ["models.families.*.family"]),
-    ("pipeline", ["pipeline", "api", "cache", "sklearn", "repeats"]),
+    ("pipeline", ["pipeline", "api", "cache", "sklearn", "fused_runs", "repeats"]),
     ("applications", ["lso", "lso.*", "studies", "studies.*", "explore", "explore.*"]),
     ("command line", ["cli", "__main__"]),
 ]

@@ -13,8 +13,8 @@ figures and report.  So a group killed at any moment leaves ordinary
 interrupted runs, and resuming them (fused again, or one by one with
 ``aelab train --resume``) ends where the uninterrupted group ends.
 
-What does not stack (convolutions, batch norm, conditional families, GA/ES
-and adversarial trainers, a group of one) trains one run after another
+What does not stack (batch norm, families that do not declare a fused
+objective -- conditional, adversarial, regularized --, GA/ES, a group of one) trains one run after another
 through the solo pipeline, with one warning line saying why when fusing was
 expected.
 """
@@ -104,9 +104,11 @@ def stack_key(cfg: Config) -> str | None:
     trainer's batch size and loss, the device, and the model's architecture
     -- its parameter names and shapes and its layers (built on the meta
     device: no memory, no time), dropout rates aside.  None when the
-    trainer or the model's module is not one fused training covers."""
+    trainer, the family's objective or the model's module is not one fused
+    training covers."""
+    from .models.family import family
     from .training.fused.stack import architecture
-    if cfg.train.method != "gradient":
+    if cfg.train.method != "gradient" or family(cfg.model.kind).fused_objective() is None:
         return None
     try:
         arch = architecture(_meta_model(cfg))

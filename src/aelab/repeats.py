@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 from . import interrupts, threads

@@ -60,9 +60,19 @@ class Family:
     needs_labels: bool = False               # conditional families and classifiers
     methods: tuple[str, ...] = ("gradient",)  # the train.methods that can train it; the first is its default
     example: dict = {"encoder": [16]}        # a small model section of this kind (contract suites, docs)
+    # The fused trainer's objective that equals this family's own (``reconstruct``,
+    # ``variational``, ``classify``: aelab.training.fused.losses), or None: its
+    # runs train one by one.  Read only from the class that declares it (see fused_objective).
+    fuses_as: str | None = None
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    def fused_objective(self) -> str | None:
+        """:attr:`fuses_as` as this very class declares it -- never inherited,
+        since a subclass changes the objective more often than not (a
+        denoising autoencoder is an autoencoder with another loss)."""
+        return type(self).__dict__.get("fuses_as")
 
     def build(self, spec, input_shape: tuple[int, int, int], num_classes: int | None) -> "torch.nn.Module":
         """The untrained module for inputs of ``input_shape`` (C, H, W); a

@@ -81,11 +81,20 @@ bitwise on digits-ae).  With several CPU threads, elementwise ops above
 torch's grain size split at thread boundaries that differ between a slice of
 the stack and a solo tensor, so the last bits may differ too.
 
-Not covered: convolutions (no grouped-convolution rule yet), batch norm,
-conditional families (cvae/cgan), adversarial training, torch's
-``foreach``/``fused`` optimizer implementations, resuming a fused group from
-checkpoints (members export their state, nothing imports it yet), and
-callbacks during training.  Exactness on CUDA is untested.
+Convolutions (and transposed convolutions) run, on the exact path, as each
+member's own call of the solo kernel (oneDNN's grouped kernels do not round
+as the solo ones do), so what fuses around them is everything else: the
+dense layers, activations, losses and optimizer steps; off it (CUDA) they
+run as one grouped convolution with the members as its groups (HFTA's
+rule), equal to the per-member kernels to float rounding.
+
+Not covered: batch norm (its running statistics), conditional families
+(cvae/cgan), adversarial training, torch's ``foreach``/``fused`` optimizer
+implementations, and callbacks that need the model mid-epoch.  A family
+fuses only when its own class declares which fused objective is its
+(``Family.fuses_as``).  Resuming works: members restored from their
+checkpoints carry their optimizer state into the stack
+(:meth:`.optimizer._Group.load`).  Exactness on CUDA is untested.
 
 The modules, lowest first (each imports only modules listed before it):
 

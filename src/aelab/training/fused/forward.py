@@ -3,6 +3,8 @@ at once."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from .calibration import _Calibration
 from .layers import _activation, _dropout, _Linear
@@ -17,6 +19,31 @@ def _linear(fwd, step, params, h, noise, key):
     return _Linear.apply(h if h.is_contiguous() else h.contiguous(), params[step.weight], b, fwd.cal)
 
 
+def _conv(fwd, step, params, h, noise, key):
+    """A convolution (or transposed one) for every member: (K, N, C, H, W) ->
+    (K, N, O, H', W').  Exact: each member's own call of the solo kernel,
+    whose autograd backward is then the solo backward too (oneDNN's grouped
+    kernels are not the solo ones bit for bit).  Otherwise one grouped
+    convolution, the members as its groups (HFTA's fusion of convolutions)."""
+    m = step.module
+    w = params[step.weight]
+    b = params[step.bias] if step.bias is not None else None
+    if fwd.exact:
+        return torch.stack([m._conv_forward(h[k], w[k], None if b is None else b[k]) if isinstance(m, nn.Conv2d)
+                            else _transposed(m, h[k], w[k], None if b is None else b[k], 1)
+                            for k in range(len(h))])
+    K, N = h.shape[:2]
+    x = h.transpose(0, 1).reshape(N, -1, *h.shape[3:])  # (N, K*C, H, W): member k's channels are group k
+    wg, bg = w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1)
+    out = (F.conv2d(x, wg, bg, m.stride, m.padding, m.dilation, K) if isinstance(m, nn.Conv2d)
+           else _transposed(m, x, wg, bg, K))
+    return out.reshape(N, K, -1, *out.shape[2:]).transpose(0, 1)
+
+
+def _transposed(m: nn.ConvTranspose2d, x, w, b, groups: int):
+    return F.conv_transpose2d(x, w, b, m.stride, m.padding, m.output_padding, groups, m.dilation)
+
+
 def _per_sample(fwd, step, params, h, noise, key):  # parameter-free, per sample: on the merged (K*N) batch
     out = step.module(h.reshape(-1, *h.shape[2:]))
     return out.reshape(h.shape[0], h.shape[1], *out.shape[1:])
@@ -28,6 +55,7 @@ def _dropout_step(fwd, step, params, h, noise, key):
 
 # step.op -> how it runs on (K, N, ...) tensors
 RUN = {"linear": _linear,
+       "conv": _conv,
        "act": lambda fwd, step, params, h, noise, key: _activation(step.module, h, fwd.cal),
        "per_sample": _per_sample,
        "flatten": lambda fwd, step, params, h, noise, key: h.flatten(2),

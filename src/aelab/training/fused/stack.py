@@ -71,9 +71,12 @@ LAYOUTS = ((VAE, ("body", "to_mu", "to_logvar", "decoder"), "variational"),
 
 
 def layout(model: nn.Module) -> tuple[dict[str, nn.Module], str]:
-    """The stackable parts of ``model`` and the name of its objective."""
+    """The stackable parts of ``model`` and the name of its objective.  The
+    module's type must be one of :data:`LAYOUTS` exactly: a subclass (a
+    denoising or contractive autoencoder, say) may train under another
+    objective, which the fused losses do not know."""
     for module, parts, objective in LAYOUTS:
-        if isinstance(model, module):
+        if type(model) is module:
             return {name: getattr(model, name) for name in parts}, objective
     raise ValueError(f"fused training covers the {', '.join(m.__name__ for m, _, _ in LAYOUTS)} modules, not "
                      f"{type(model).__name__}")
@@ -89,7 +92,7 @@ def _all_leaves(model: nn.Module) -> list[nn.Module]:
 
 @dataclass
 class _Step:
-    op: str  # linear | act | per_sample | dropout | flatten | reshape (forward.RUN)
+    op: str  # linear | conv | act | per_sample | dropout | flatten | reshape (forward.RUN)
     module: nn.Module | None = None
     weight: int = -1
     bias: int | None = None
@@ -113,6 +116,11 @@ def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
             if isinstance(leaf, nn.Linear):
                 steps.append(_Step("linear", leaf, index[id(leaf.weight)],
                                    index[id(leaf.bias)] if leaf.bias is not None else None))
+            elif isinstance(leaf, (nn.Conv2d, nn.ConvTranspose2d)):
+                if leaf.groups != 1 or leaf.padding_mode != "zeros":
+                    raise ValueError(f"fused training: no rule for {leaf!r}")
+                steps.append(_Step("conv", leaf, index[id(leaf.weight)],
+                                   index[id(leaf.bias)] if leaf.bias is not None else None))
             elif isinstance(leaf, nn.Dropout):
                 steps.append(_Step("dropout", leaf, rates=tuple(float(o[j].p) for o in others)))
             elif isinstance(leaf, nn.Flatten):
@@ -130,6 +138,6 @@ def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
                 steps.append(_Step("per_sample", leaf))
             else:
                 raise ValueError(f"fused training has no batched rule for layer {type(leaf).__name__} "  # noqa: TRY004
-                                 f"(dense layers, activations, dropout, pooling and reshapes only)")
+                                 f"(dense and convolution layers, activations, dropout, pooling and reshapes only)")
         plan[name] = steps
     return plan

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..checkpoint import restore_checkpoint
 from ..gradient import GradientTrainer, TrainState
+from ...models.family import family
 from ..objectives import make_objective
 from .forward import _Forward
 from .losses import _Objective
@@ -68,6 +69,11 @@ class FusedGradientTrainer(_Passes):
                                  f"{getattr(t, 'method', None)}")
             if s.kind != m.kind:
                 raise ValueError(f"member {k}: model spec kind {s.kind} but model kind {m.kind}")
+        objective = layout(models[0])[1]
+        declared = family(model_specs[0].kind).fused_objective()
+        if declared != objective:
+            raise ValueError(f"model.kind {model_specs[0].kind}: its objective is not one fused training computes "
+                             f"(the family declares fuses_as={declared!r}, its module needs {objective!r})")
         for name in ("batch_size", "loss"):
             values = sorted({getattr(t, name) for t in train_specs})
             if len(values) > 1:
@@ -77,7 +83,8 @@ class FusedGradientTrainer(_Passes):
         self.K, self.kind = len(models), models[0].kind
         self.batch_size = train_specs[0].batch_size
         self.chunk = chunk
-        self.widest = max([max(p.shape) for p in models[0].parameters() if p.dim() == 2] or [1])
+        self.widest = max([max(p.shape) for p in models[0].parameters() if p.dim() == 2] or [1])  # dense;
+        # convolutions: their feature maps, measured on the first batch (fit)
         # every member is a real solo trainer: its optimizer and scheduler hold the
         # hyperparameters (and, at the end, the state); its bookkeeping runs each epoch
         callbacks = callbacks or [[] for _ in models]
@@ -90,7 +97,7 @@ class FusedGradientTrainer(_Passes):
         self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
         plan = _compile(models)
         self.forward = _Forward(plan, self.exact)
-        self.objective = _Objective(layout(models[0])[1], train_specs[0].loss)
+        self.objective = _Objective(objective, train_specs[0].loss)
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []
@@ -150,6 +157,8 @@ class FusedGradientTrainer(_Passes):
     # -------------------------------------------------------------- loop
     def fit(self, x_train: Tensor, y_train: Tensor | None, x_val: Tensor, y_val: Tensor | None) -> list[TrainState]:
         """Train every member to its end; returns the K states (order given)."""
+        if any(step.op == "conv" for steps in self.forward.plan.values() for step in steps):
+            self.widest = max(self.widest, _widest_activation(self.trainers[0].model, x_train[:1]))
         for tr in self.trainers:
             for cb in tr.callbacks:
                 cb.on_train_start(tr)
@@ -240,3 +249,19 @@ def _started(optimizer: torch.optim.Optimizer) -> bool:
     """Whether the optimizer has stepped (a resumed member's); Adagrad holds
     state from its construction, with step 0."""
     return any(float(st.get("step", 1)) > 0 for st in optimizer.state.values())
+
+
+@torch.no_grad()
+def _widest_activation(model: nn.Module, x: Tensor) -> int:
+    """The most floats any layer of ``model`` outputs per sample (eval mode: no noise drawn)."""
+    sizes, was_training = [0], model.training
+    hooks = [m.register_forward_hook(lambda _, __, out: sizes.append(out[0].numel()))
+             for m in model.modules() if not list(m.children()) and not isinstance(m, nn.Identity)]
+    try:
+        model.eval()
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return max(sizes)

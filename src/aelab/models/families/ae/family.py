@@ -15,6 +15,7 @@ LATENT = ("silhouette", "nmi", "ari", "cluster_acc", "knn_acc", "trustworthiness
 
 class AutoencoderFamily(Family):
     kind = "ae"
+    fuses_as = "reconstruct"  # training/fused/losses.py computes this objective for stacked members
     description = "autoencoder: encoder -> latent code -> decoder, trained on the reconstruction loss"
     capabilities = frozenset({EMBED, DECODE})
     metric_names = RECONSTRUCTION + LATENT

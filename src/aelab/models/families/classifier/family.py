@@ -11,6 +11,7 @@ from ...family import CLASSIFY, EMBED, Family
 
 class ClassifierFamily(Family):
     kind = "classifier"
+    fuses_as = "classify"  # training/fused/losses.py computes this objective for stacked members
     description = "classifier: encoder -> class logits, trained on cross-entropy (LSO's target and judge)"
     capabilities = frozenset({CLASSIFY, EMBED})
     metric_names = ("accuracy", "test_loss")

@@ -15,6 +15,7 @@ ELBO = ("elbo", "recon_term", "kl")
 
 class VAEFamily(AutoencoderFamily):
     kind = "vae"
+    fuses_as = "variational"  # training/fused/losses.py computes this objective for stacked members
     description = "variational autoencoder: a Gaussian code with a N(0, I) prior, trained on the negative ELBO"
     capabilities = frozenset({EMBED, DECODE, GENERATIVE})
     metric_names = AutoencoderFamily.metric_names + ELBO
