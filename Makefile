@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/whole_command.py
 	$(BIN)/python benchmarks/gan_epoch.py
 	$(BIN)/python benchmarks/fused_speed.py --check
+	$(BIN)/python benchmarks/study_fusion.py --check
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -60,6 +60,15 @@ def decoder_stack(spec, shapes: list[Shape], input_shape: Shape, latent_in: int 
     return explicit_decoder(spec, spec.decoder, input_shape, latent_in)
 
 
+def autoencoder_parts(spec, input_shape: Shape) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(body, to_latent, decoder) of an encoder / code / decoder family, made
+    in the plain autoencoder's order (the decoder before the head), so one
+    seed gives every such family the same initial weights."""
+    body, shapes = encoder_stack(spec, input_shape)
+    decoder = decoder_stack(spec, shapes, input_shape)
+    return body, head(shapes[-1], spec.latent_dim, spec.latent_activation), decoder
+
+
 def build_model(spec, input_shape: Shape, num_classes: int | None = None) -> nn.Module:
     """The ``nn.Module`` declared by ``spec`` for inputs of ``input_shape``
     (C, H, W), built by the family ``spec.kind`` names."""
@@ -83,3 +92,4 @@ def output_range_warning(spec, value_range: tuple[float, float], tol: float = 1e
                 f"({lo:g}, {hi:g}) but the data span [{dmin:.3g}, {dmax:.3g}]: "
                 f"reconstructions cannot match the data exactly")
     return None
+
