@@ -22,7 +22,7 @@ _threads.configure()  # before torch loads: OpenMP threads spin only briefly (ae
 # public name -> the submodule that defines it
 _EXPORTS = {
     "train": "api", "train_repeats": "api", "evaluate": "api", "show": "api", "datasets": "api",
-    "resolve_device": "api",
+    "resolve_device": "api", "sample": "api",
     "Dataset": "data", "load_dataset": "data",
     "AelabError": "errors", "ConfigError": "errors", "DataError": "errors", "ModelSpecError": "errors",
     "RunDirError": "errors",

@@ -1,7 +1,8 @@
 """The Python API: everything the CLI does, with the same names.
 
 ``train`` turns a spec into a finished run directory; ``evaluate`` re-scores
-one; ``show`` reads one back; ``datasets`` lists the data sets.  Each
+one; ``show`` reads one back; ``sample`` draws from its decoder;
+``datasets`` lists the data sets.  Each
 function checks what it was given (the spec, the output place, the run
 files) before it imports torch: a mistake costs a fraction of a second, and
 the work itself lives in :mod:`aelab.pipeline`.
@@ -90,3 +91,14 @@ def show(run_dir: str | Path) -> Run:
     if not (run.path / METRICS).exists() and not (run.path / CHECKPOINT).exists():
         print(f"note: {run.path} has not finished an epoch yet", file=sys.stderr)
     return run
+
+
+def sample(run_dir: str | Path, sampler: str | None = None, *, n: int = 64, out: str | Path | None = None,
+           seed: int = 0, components: int | None = None, classes=None, options: dict | None = None) -> dict:
+    """``n`` samples of a run's decoder, from codes the sampler draws
+    (``prior``, ``gaussian``, ``gmm``, or a registered one:
+    :mod:`aelab.samplers`), written to ``out`` (default ``RUN/samples-<sampler>/``:
+    samples.npz, grid.png, sampler.json); returns sampler.json's content and ``path``."""
+    from .samplers.run import sample_run
+    return sample_run(run_dir, sampler, n=n, out=out, seed=seed, components=components, classes=classes,
+                      options=options)

@@ -158,6 +158,29 @@ def show(run_dir: Path = typer.Argument(..., help="a run directory"),
 
 
 @app.command()
+def sample(run_dir: Path = typer.Argument(..., help="a run directory whose model decodes (ae, vae, gan, ...)"),
+           sampler: Optional[str] = typer.Option(None, "--sampler", help="prior (the model's N(0, I)) | gaussian | "
+                                                 "gmm (fitted to the training codes); default: prior for a "
+                                                 "generative model, else gaussian"),
+           n: int = typer.Option(64, "--n", help="samples to draw"),
+           components: Optional[int] = typer.Option(None, "--components", help="gmm: mixture components (default 10)"),
+           classes: Optional[str] = typer.Option(None, "--classes", help="a conditional model: the classes drawn "
+                                                 "in turn, e.g. 3 or 0,5 (default: every class)"),
+           seed: int = typer.Option(0, "--seed", help="seeds the fit and the draws"),
+           out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default RUN/samples-<sampler>); "
+                                                  "must not hold samples yet")) -> None:
+    """Draw samples from a decoder: codes from a sampler, decoded; writes samples.npz, grid.png, sampler.json."""
+    with user_errors():
+        from . import api
+        s = api.sample(run_dir, sampler, n=n, out=out_dir, seed=seed, components=components, classes=classes)
+        fitted = s["fitted"].get("training_codes")
+        on = f" fitted to {fitted} training codes" if fitted else ""
+        _print_path(s["path"], None)
+        _print_line(f"{s['n']} samples from the {s['sampler']} sampler{on}, "
+                    f"{s['seconds']['fit'] + s['seconds']['draw']:.1f} s")
+
+
+@app.command()
 def datasets() -> None:
     """List every data set: shape, size, source, and whether it is available offline."""
     with user_errors():

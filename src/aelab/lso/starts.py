@@ -17,44 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..densities import Gaussian  # shared with the samplers (aelab.samplers)
 from .compose import LSOError
 
 START_KINDS = ("prior", "gaussian", "encodings", "uniform")
-
-
-@dataclass
-class Gaussian:
-    """N(mean, L L^T); ``prior`` is the standard normal."""
-
-    mean: torch.Tensor  # (d,)
-    chol: torch.Tensor  # (d, d) lower triangular
-
-    @classmethod
-    def standard(cls, d: int) -> "Gaussian":
-        return cls(torch.zeros(d), torch.eye(d))
-
-    @classmethod
-    def fit(cls, codes: np.ndarray | torch.Tensor, jitter: float = 1e-6) -> "Gaussian":
-        """Maximum-likelihood mean and covariance of ``codes`` (N, d)."""
-        z = torch.as_tensor(np.asarray(codes), dtype=torch.float64)
-        cov = torch.atleast_2d(torch.cov(z.T)) + jitter * torch.eye(z.shape[1], dtype=torch.float64)
-        return cls(z.mean(0).float(), torch.linalg.cholesky(cov).float())
-
-    @property
-    def dim(self) -> int:
-        return len(self.mean)
-
-    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        eps = torch.randn(n, self.dim, generator=gen)  # (n, d)
-        return self.mean + eps @ self.chol.T
-
-    def whiten(self, z: torch.Tensor) -> torch.Tensor:
-        """``L^-1 (z - mean)``: standard-normal coordinates of ``z``."""
-        chol, mean = self.chol.to(z.dtype), self.mean.to(z.dtype)
-        return torch.linalg.solve_triangular(chol, (z - mean).T, upper=False).T
-
-    def unwhiten(self, u: torch.Tensor) -> torch.Tensor:
-        return self.mean.to(u.dtype) + u @ self.chol.to(u.dtype).T
 
 
 @dataclass
