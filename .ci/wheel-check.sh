@@ -23,6 +23,9 @@ grep -q mnist-vae configs.txt
 grep -q completed show.txt
 "$AELAB" report run > /dev/null
 test -f run/report.html
+"$AELAB" sample run --sampler gmm --components 3 --n 4 > /dev/null  # samplers found by folder in the wheel
+test -f run/samples-gmm/samples.npz
+"$AELAB" models | grep -q "dae"  # the zoo's families too
 "$WORK/venv/bin/python" - <<'PY'
 from aelab.studies import prepare
 ctx = prepare("optimizers", trials=None)
