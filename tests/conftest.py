@@ -89,3 +89,13 @@ def train_killed_after_rows(cfg: dict, out, rows: int) -> int:
         sigkill_when(HistoryCallback, "on_epoch_end", lambda _, __, trainer: len(trainer.state.history) == rows)
         aelab.train(cfg, out=out)
     return killed(work)
+
+
+def train_tiny(tmp_path, name: str, model: dict, **train):
+    """TINY with a 64-16-4 model section of ``model``'s kind and options
+    (and ``train`` overrides), trained into ``tmp_path / name``."""
+    import aelab
+    cfg = copy.deepcopy(TINY)
+    cfg["model"] = {"encoder": [16], "latent_dim": 4, **model}
+    cfg["train"].update(train)
+    return aelab.train(cfg, out=tmp_path / name)

@@ -30,7 +30,7 @@ from aelab.models.family import family
 from aelab.runs import load_model
 from aelab.spec import load_config, model_spec
 from aelab.training.objectives import summed_loss, vae_objective
-from conftest import TINY
+from conftest import TINY, train_tiny as train
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -218,11 +218,6 @@ def test_neither_fuses_and_only_the_gradient_trainer_trains_them(kind):
 # ------------------------------------------------------------------ end to end
 
 
-def train(tmp_path, name: str, model: dict, **train):
-    cfg = copy.deepcopy(TINY)
-    cfg["model"] = {"encoder": [16], "latent_dim": 4, **model}
-    cfg["train"].update(train)
-    return aelab.train(cfg, out=tmp_path / name)
 
 
 @pytest.mark.parametrize("model, parts", [

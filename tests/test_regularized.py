@@ -27,7 +27,7 @@ from aelab.models.families.sae.family import code_metrics, sparse_objective
 from aelab.models.families.sae.penalty import kl_sparsity, l1_sparsity
 from aelab.spec import load_config, model_spec
 from aelab.training.objectives import ae_objective
-from conftest import TINY
+from conftest import TINY, train_tiny as train
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -280,11 +280,6 @@ def test_a_contractive_encoder_with_batchnorm_is_one_line_naming_the_layer():
 # ------------------------------------------------------------------ end to end
 
 
-def train(tmp_path, name: str, model: dict, **train):
-    cfg = copy.deepcopy(TINY)
-    cfg["model"] = {"encoder": [16], "latent_dim": 4, **model}
-    cfg["train"].update(train)
-    return aelab.train(cfg, out=tmp_path / name)
 
 
 @pytest.mark.parametrize("model, metrics, parts", [
