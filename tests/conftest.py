@@ -99,3 +99,14 @@ def train_tiny(tmp_path, name: str, model: dict, **train):
     cfg["model"] = {"encoder": [16], "latent_dim": 4, **model}
     cfg["train"].update(train)
     return aelab.train(cfg, out=tmp_path / name)
+
+
+def one_line_config_error(model: dict) -> str:
+    """The ConfigError, one line, that TINY with ``model`` as its model section raises."""
+    from aelab.errors import ConfigError
+    from aelab.spec import load_config
+    cfg = copy.deepcopy(TINY) | {"model": model}
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    assert "\n" not in str(e.value)
+    return str(e.value)

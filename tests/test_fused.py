@@ -274,3 +274,15 @@ def test_grouped_convolutions_agree_with_the_solo_ones_to_rounding(tiny, digits)
         torch.testing.assert_close(_conv(type("F", (), {"exact": False}), t, params, z, None, None),
                                    _conv(type("F", (), {"exact": True}), t, params, z, None, None),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_only_a_trainer_that_declares_it_fuses():
+    """Fusing asks the trainer plug-in (``Trainer.fuses``), never its name."""
+    from aelab.fused_runs import stack_key
+    from aelab.training.registry import methods, trainer
+    assert [m for m in methods() if trainer(m).fuses] == ["gradient"]
+    cfg = load_config(copy.deepcopy(TINY))
+    assert stack_key(cfg) is not None
+    ga = copy.deepcopy(TINY)
+    ga["train"] = {"method": "ga", "generations": 2, "population": 4}
+    assert stack_key(load_config(ga)) is None

@@ -8,7 +8,6 @@ family trained end to end through ``aelab.train`` and sampled through
 ``aelab sample``."""
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
@@ -21,28 +20,19 @@ from typer.testing import CliRunner
 
 import aelab
 from aelab.cli import app
-from aelab.errors import ConfigError
 from aelab.models import build_model
 from aelab.models.families.infovae.family import infovae_objective
 from aelab.models.families.wae.family import WassersteinAutoencoder, code_mmd, wae_objective
 from aelab.models.families.wae.mmd import MULTISCALE, mmd, prior_draws
 from aelab.models.family import family
 from aelab.runs import load_model
-from aelab.spec import load_config, model_spec
+from aelab.spec import model_spec
 from aelab.training.objectives import summed_loss, vae_objective
-from conftest import TINY, train_tiny as train
+from conftest import one_line_config_error, train_tiny as train
 
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def one_line_config_error(model: dict) -> str:
-    cfg = copy.deepcopy(TINY) | {"model": model}
-    with pytest.raises(ConfigError) as e:
-        load_config(cfg)
-    assert "\n" not in str(e.value)
-    return str(e.value)
 
 
 # ------------------------------------------------------------------ the estimator

@@ -17,7 +17,6 @@ import torch
 import torch.nn as nn
 
 import aelab
-from aelab.errors import ConfigError
 from aelab.models import build_model
 from aelab.models.families.cae.family import contractive_objective
 from aelab.models.families.cae.jacobian import jacobian_norm_sq
@@ -27,7 +26,7 @@ from aelab.models.families.sae.family import code_metrics, sparse_objective
 from aelab.models.families.sae.penalty import kl_sparsity, l1_sparsity
 from aelab.spec import load_config, model_spec
 from aelab.training.objectives import ae_objective
-from conftest import TINY, train_tiny as train
+from conftest import TINY, one_line_config_error, train_tiny as train
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -37,14 +36,6 @@ def gen(seed: int = 0) -> torch.Generator:
 def images(n: int = 400, lo: float = 0.2, hi: float = 0.8) -> torch.Tensor:
     """(n, 1, 8, 8) values in (lo, hi): never 0, never the extremes."""
     return lo + (hi - lo) * torch.rand(n, 1, 8, 8, generator=gen(1))
-
-
-def one_line_config_error(model: dict) -> str:
-    cfg = copy.deepcopy(TINY) | {"model": model}
-    with pytest.raises(ConfigError) as e:
-        load_config(cfg)
-    assert "\n" not in str(e.value)
-    return str(e.value)
 
 
 # ------------------------------------------------------------------ denoising

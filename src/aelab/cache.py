@@ -56,10 +56,12 @@ def cached_runs(cfgs: list[Config], runs_dir: Path, *, fuse: bool = True) -> lis
     their models stack), interrupted ones resumed with them.  The runs'
     locks are taken in one order, so processes asking for overlapping sets
     take turns instead of deadlocking."""
+    from .data import load_dataset
     from .fused_runs import Job, train_jobs
     from .pipeline import resolved
     dirs = [runs_dir / config_hash(c) for c in cfgs]
     todo: dict[Path, Config] = dict(sorted(zip(dirs, cfgs)))
+    data: dict[str, object] = {}  # one load per data set, not per run
     with ExitStack() as locks:
         for run_dir in todo:
             locks.enter_context(file_lock(runs_dir / f".{run_dir.name}.lock"))
@@ -70,11 +72,8 @@ def cached_runs(cfgs: list[Config], runs_dir: Path, *, fuse: bool = True) -> lis
             if (run_dir / CONFIG).exists():
                 jobs.append(Job(load_run(run_dir).config, run_dir, resuming=True))
             else:
-                jobs.append(Job(resolved(cfg, _data(cfg), resuming=False), run_dir))
+                key = cfg.data.model_dump_json()
+                data[key] = data.get(key) or load_dataset(cfg.data)
+                jobs.append(Job(resolved(cfg, data[key], resuming=False), run_dir))
         train_jobs(jobs, fuse=fuse)
         return [load_run(d) for d in dirs]
-
-
-def _data(cfg: Config):
-    from .data import load_dataset
-    return load_dataset(cfg.data)

@@ -31,10 +31,9 @@ import torch
 
 from . import threads
 from .data import Dataset, load_dataset
-from .outdir import writing
-from .pipeline import (available_memory, build, checkpoint_callback, finish, resolve_device, tensors,
-                       train_run)
-from .runs import CHECKPOINT, CONFIG, HISTORY, Run, prepare_new, write_config
+from .pipeline import (available_memory, build, checkpoint_callback, finish, resolve_device, run_directory,
+                       tensors, train_run)
+from .runs import CHECKPOINT, HISTORY, Run
 from .spec import Config, DataSpec
 from .training.callbacks import HistoryCallback
 from .training.registry import trainer
@@ -108,7 +107,7 @@ def stack_key(cfg: Config) -> str | None:
     training covers."""
     from .models.family import family
     from .training.fused.stack import architecture
-    if cfg.train.method != "gradient" or family(cfg.model.kind).fused_objective() is None:
+    if not trainer(cfg.train.method).fuses or family(cfg.model.kind).fused_objective() is None:
         return None
     try:
         arch = architecture(_meta_model(cfg))
@@ -156,18 +155,15 @@ def group_size(cfg: Config) -> int:
 def _fused(group: list[Job]) -> list[Run] | None:
     """Train ``group`` as one fused model into its run directories; None
     (nothing written) when it does not stack after all."""
-    from .training.fused import FusedGradientTrainer
     data = load_dataset(group[0].cfg.data)
     device = resolve_device(group[0].cfg.train.device)
     try:
-        models = [build(j.cfg, data, device, warn=False) for j in group]
         trackers = [make_trackers(j.cfg, j.run_dir) for j in group]
         callbacks = [[HistoryCallback(j.run_dir / HISTORY), checkpoint_callback(j.cfg, j.run_dir / CHECKPOINT), *t]
                      for j, t in zip(group, trackers)]
         restore = [j.run_dir / CHECKPOINT if j.resuming and (j.run_dir / CHECKPOINT).exists() else None
                    for j in group]
-        fused = FusedGradientTrainer(models, [j.cfg.train for j in group], [j.cfg.model for j in group],
-                                     callbacks=callbacks, restore=restore)
+        fused = fused_group([j.cfg for j in group], data, device, callbacks=callbacks, restore=restore)
     except ValueError as e:
         warnings.warn(f"{len(group)} runs trained one after another, not fused "
                       f"({' '.join(str(e).split())[:200]})", stacklevel=3)
@@ -180,13 +176,7 @@ def _fused(group: list[Job]) -> list[Run] | None:
 def _train(fused, group: list[Job], data: Dataset, device, trackers) -> list[Run]:
     with ExitStack() as stack:
         for job in group:
-            has_checkpoint = lambda d=job.run_dir: (d / CHECKPOINT).exists()  # noqa: E731
-            resumable = lambda d=job.run_dir: (d / CONFIG).exists()  # noqa: E731
-            stack.enter_context(writing(job.run_dir, None if job.resuming else "--out", keep=has_checkpoint,
-                                        keep_on_interrupt=resumable))
-            if not job.resuming:
-                prepare_new(job.run_dir)
-                write_config(job.run_dir, job.cfg)
+            stack.enter_context(run_directory(job.run_dir, job.cfg, job.resuming))
         stack.enter_context(threads.using(group[0].cfg.train.threads))
         fused.fit(*tensors(data, device))
         runs = []

@@ -7,6 +7,7 @@ bottom in :func:`train_run`.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -61,14 +62,9 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
     if not quiet:  # like the progress bar: for someone watching the run
         _warn_once(threads.busy_warning(n_threads))
     resume_cmd = interrupts.command("aelab", "train", "--resume", run_dir)
-    has_checkpoint = lambda: (run_dir / CHECKPOINT).exists()  # noqa: E731
     resumable = lambda: resuming or (run_dir / CONFIG).exists()  # noqa: E731
     with interrupts.hint(f"resume with `{resume_cmd}`", when=resumable), \
-            writing(run_dir, None if resuming else "--out", keep=has_checkpoint, keep_on_interrupt=resumable), \
-            threads.using(n_threads):
-        if not resuming:
-            prepare_new(run_dir)  # another command may have finished a run here meanwhile
-            write_config(run_dir, cfg)
+            run_directory(run_dir, cfg, resuming), threads.using(n_threads):
         callbacks = [HistoryCallback(run_dir / HISTORY), checkpoint_callback(cfg, run_dir / CHECKPOINT),
                      *trackers]
         if not quiet:
@@ -78,6 +74,21 @@ def train_run(cfg: Config, run_dir: Path, *, resuming: bool = False, quiet: bool
         run = finish(run_dir, cfg, data, trainer.model, trainer.state, device)
         end_trackers(trackers, run)  # figures and final metrics exist only now
     return run
+
+
+@contextlib.contextmanager
+def run_directory(run_dir: Path, cfg: Config, resuming: bool):
+    """Hold ``run_dir``'s writer lock while a run trains there, its
+    config.yaml written first (a new run).  A failure undoes what the block
+    added unless a checkpoint makes it resumable; an interruption keeps it
+    once config.yaml exists (``--resume`` starts it from epoch 0)."""
+    has_checkpoint = lambda: (run_dir / CHECKPOINT).exists()  # noqa: E731
+    resumable = lambda: resuming or (run_dir / CONFIG).exists()  # noqa: E731
+    with writing(run_dir, None if resuming else "--out", keep=has_checkpoint, keep_on_interrupt=resumable):
+        if not resuming:
+            prepare_new(run_dir)  # another command may have finished a run here meanwhile
+            write_config(run_dir, cfg)
+        yield run_dir
 
 
 def resolved(cfg: Config, data: Dataset, resuming: bool) -> Config:

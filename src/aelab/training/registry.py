@@ -30,6 +30,9 @@ class Trainer:
 
     method: str = ""
     description: str = ""
+    # Its runs can be trained stacked by aelab.training.fused (which reproduces
+    # this trainer's epochs member by member); only the gradient trainer can.
+    fuses: bool = False
 
     def check(self, cfg) -> None:
         """Refuse, in one line, a model this method cannot train (the

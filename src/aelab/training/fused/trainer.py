@@ -14,6 +14,7 @@ from ..checkpoint import restore_checkpoint
 from ..gradient import GradientTrainer, TrainState
 from ...models.family import family
 from ..objectives import make_objective
+from ..registry import methods, trainer
 from .forward import _Forward
 from .losses import _Objective
 from .optimizer import _FLAGS, _Group, _hypers
@@ -64,9 +65,9 @@ class FusedGradientTrainer(_Passes):
                              f"{len(model_specs)} model specs")
         check_stackable(models)
         for k, (m, t, s) in enumerate(zip(models, train_specs, model_specs)):
-            if getattr(t, "method", None) != "gradient":
-                raise ValueError(f"fused training trains train.method gradient; member {k} has "
-                                 f"{getattr(t, 'method', None)}")
+            method = getattr(t, "method", None)
+            if method not in methods() or not trainer(method).fuses:
+                raise ValueError(f"fused training: member {k}'s train.method {method} does not fuse")
             if s.kind != m.kind:
                 raise ValueError(f"member {k}: model spec kind {s.kind} but model kind {m.kind}")
         objective = layout(models[0])[1]

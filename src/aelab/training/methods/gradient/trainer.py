@@ -12,6 +12,7 @@ from ...registry import Trainer
 class Gradient(Trainer):
     method = "gradient"
     description = "minibatch gradient descent with a torch optimizer (sgd, adam, rmsprop, ...)"
+    fuses = True  # aelab.training.fused runs GradientTrainer's epochs for K models at once
 
     def make(self, model, cfg, callbacks):
         return GradientTrainer(model, make_objective(cfg.model, cfg.train), cfg.train, callbacks)
