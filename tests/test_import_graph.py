@@ -30,7 +30,7 @@ LAYERS = [
     ("run directories", ["runs"]),
     ("training", ["training.methods.*.trainer", "training.evolution_method", "training.*"]),
     ("results", ["evaluation", "generation", "figures", "report", "reporting", "reporting.*", "samplers.*"]),
-    ("families", ["models.families.*.family"]),
+    ("families", ["models.families.*.family", "models.families.*.game"]),
     ("pipeline", ["pipeline", "api", "cache", "sklearn", "fused_runs", "repeats"]),
     ("applications", ["lso", "lso.*", "studies", "studies.*", "explore", "explore.*"]),
     ("command line", ["cli", "__main__"]),

@@ -91,6 +91,13 @@ class Family:
         """The family's own figures (loss curves are drawn for every run)."""
         return []
 
+    def game(self, spec, train):
+        """The :class:`~aelab.training.methods.adversarial.games.Game` that
+        ``train.method: adversarial`` plays with this family's model: which
+        parameters are the generator's and the discriminator's, and what each
+        minimizes.  Only families whose ``methods`` include it define one."""
+        raise NotImplementedError(f"model.kind {self.kind} is not trained adversarially")
+
 
 # --------------------------------------------------------------- registry
 

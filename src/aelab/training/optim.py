@@ -40,6 +40,8 @@ def make_optimizer(params, spec: TrainSpec) -> torch.optim.Optimizer:
         return _OPTIMIZERS[spec.optimizer](params, **kwargs)
     except TypeError as e:
         raise ConfigError(f"train.optimizer_args: {spec.optimizer} does not accept them ({e})") from None
+    except ValueError as e:  # torch's own range checks: a beta of 1.5, a negative eps
+        raise ConfigError(f"train.optimizer_args: {spec.optimizer} refuses them: {e}") from None
 
 
 def make_scheduler(opt: torch.optim.Optimizer, spec: TrainSpec):

@@ -65,6 +65,10 @@ class GANFamily(Family):
     def objective(self, spec, train):
         raise NotImplementedError("a GAN has no single objective: train.method adversarial alternates two")
 
+    def game(self, spec, train):
+        from ....training.methods.adversarial.games import ImageGame
+        return ImageGame(train)
+
     def metrics(self, model, cfg, data, device):
         return {}  # what a GAN is measured by is every generator's (aelab.generation)
 

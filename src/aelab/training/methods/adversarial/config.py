@@ -1,17 +1,24 @@
 """``method: adversarial``: its spec (light: no torch)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ....train_spec import TrainBase
 
 
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # Adam's decay rates (Kingma & Ba 2015): 0 <= beta < 1
+
+
 class AdversarialTrain(TrainBase):
     """Alternating discriminator and generator steps on minibatches, each
     network with its own Adam (DCGAN's lr 2e-4 and betas (0.5, 0.999),
-    Radford et al. 2016).  The generator steps once every ``n_critic``
+    Radford et al. 2016; ``betas_d`` gives the discriminator others, as
+    FactorVAE's (0.5, 0.9)).  The family says what the two networks are and
+    what each minimizes (its game): the GAN's generator and image
+    discriminator, or an autoencoder and a discriminator on its codes or
+    its images.  The generator steps once every ``n_critic``
     discriminator steps.  Losses: ``non_saturating`` (Goodfellow et al.
     2014, the generator maximizes log D(G(z))), ``hinge`` (Lim & Ye 2017;
     Miyato et al. 2018) and ``wgan-gp`` (Gulrajani et al. 2017, eq. 3: a
@@ -36,7 +43,8 @@ class AdversarialTrain(TrainBase):
     batch_size: int = Field(default=64, ge=1)
     lr_g: float = Field(default=2e-4, gt=0.0)
     lr_d: float = Field(default=2e-4, gt=0.0)
-    betas: tuple[float, float] = (0.5, 0.999)
+    betas: tuple[Beta, Beta] = (0.5, 0.999)
+    betas_d: tuple[Beta, Beta] | None = Field(default=None, description="the discriminator's Adam betas (None: betas)")
     n_critic: int = Field(default=1, ge=1, description="discriminator steps per generator step")
     gp_weight: float = Field(default=10.0, ge=0.0, description="wgan-gp: lambda of the gradient penalty")
     ema: float | None = Field(default=None, gt=0.0, lt=1.0, description="decay of the generator's EMA")

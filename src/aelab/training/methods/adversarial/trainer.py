@@ -18,66 +18,24 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ....models.family import conditioned
 from ....yardsticks import mean_pairwise_distance
 from ...checkpoint import _join_optimizer, _split_optimizer
 from ...gradient import TrainState, epoch_loop, epoch_seed
 from ...state_trainer import StateTrainer
+from .games import Game, ImageGame
+from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty  # noqa: F401 -- the public names
 
 FORMAT = "aelab-adversarial-1"
 
 
-@dataclass(frozen=True)
-class Loss:
-    """One adversarial loss: the discriminator's (critic's) and the
-    generator's terms on the logits, whether the critic gets the gradient
-    penalty, and whether D's outputs read as probabilities (sigmoid) for
-    the history."""
-
-    discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    generator: Callable[[torch.Tensor], torch.Tensor]
-    penalized: bool = False
-    probabilities: bool = False
-
-
-LOSSES = {
-    # Goodfellow et al. 2014: -log D(x) - log(1 - D(G(z))) for D, -log D(G(z)) for G (non-saturating)
-    "non_saturating": Loss(lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
-                           lambda fake: F.softplus(-fake).mean(), probabilities=True),
-    # Lim & Ye 2017; Miyato et al. 2018
-    "hinge": Loss(lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
-                  lambda fake: -fake.mean()),
-    # Gulrajani et al. 2017, eq. 3: the critic's part; the penalty is added with gp_weight
-    "wgan-gp": Loss(lambda real, fake: fake.mean() - real.mean(), lambda fake: -fake.mean(), penalized=True),
-}
-
-
-def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator's (critic's) loss ``name`` on the logits of real and generated images."""
-    return LOSSES[name].discriminator(real, fake)
-
-
-def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
-    """The generator's loss ``name`` on the logits of its images."""
-    return LOSSES[name].generator(fake)
-
-
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Gulrajani et al. 2017, eq. 3: E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat
-    uniformly between a real and a generated image."""
-    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device)
-    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
-
-
+# history.csv's columns for every game; a game's own parts come on top
+ADVERSARIAL_COLUMNS = ("epoch", "train_loss", "val_loss", "d_loss", "g_loss", "d_real", "d_fake", "diversity",
+                       "seconds")
 MONITOR = 256  # fixed codes whose samples measure diversity
 STRIP = 10     # of them, the samples kept for the strip
 
@@ -110,15 +68,21 @@ class Monitor:
 
 
 class AdversarialTrainer:
-    """Trains a model with ``generator``, ``discriminator``, ``critic(x[, y])``
-    and ``latent_dim`` (the ``gan`` and ``cgan`` families) on ``train.loss``."""
+    """Trains a model on the :class:`~.games.Game` its family plays (by
+    default the GAN's, :class:`~.games.ImageGame`: a model with
+    ``generator``, ``discriminator``, ``critic(x[, y])`` and ``latent_dim``)
+    with ``train.loss``; every such model decodes ``latent_dim`` prior codes,
+    which the mode-collapse watch draws."""
 
-    def __init__(self, model, spec, callbacks=()):
+    def __init__(self, model, spec, callbacks=(), game: Game | None = None):
         self.model, self.spec, self.callbacks = model, spec, list(callbacks)
+        self.game = game or ImageGame(spec)
         self.device = next(model.parameters()).device
-        self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=spec.lr_g, betas=spec.betas)
-        self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=spec.lr_d, betas=spec.betas)
-        self.ema = [p.detach().clone() for p in model.generator.parameters()] if spec.ema else None
+        self.generator_params = self.game.generator_parameters(model)
+        self.opt_g = torch.optim.Adam(self.generator_params, lr=spec.lr_g, betas=spec.betas)
+        self.opt_d = torch.optim.Adam(self.game.discriminator_parameters(model), lr=spec.lr_d,
+                                      betas=spec.betas_d or spec.betas)
+        self.ema = [p.detach().clone() for p in self.generator_params] if spec.ema else None
         self.state = TrainState()
 
     def fit(self, x: torch.Tensor, y, x_val, y_val) -> TrainState:
@@ -134,17 +98,21 @@ class AdversarialTrainer:
         self.model.train()
         d_sum = g_sum = real_sum = fake_sum = torch.zeros((), device=self.device)  # summed on the device: no sync
         n_d = n_g = 0
+        parts: dict[str, torch.Tensor] = {}
         for i, start in enumerate(range(0, len(x), s.batch_size)):
             idx = perm[start:start + s.batch_size]
             real, cond = x[idx], conditioned(self.model, None if y is None else y[idx])
             d_loss, d_real, d_fake = self._discriminator_step(real, cond)
             d_sum, real_sum, fake_sum, n_d = d_sum + d_loss, real_sum + d_real, fake_sum + d_fake, n_d + 1
             if (i + 1) % s.n_critic == 0:
-                g_sum, n_g = g_sum + self._generator_step(len(real), cond), n_g + 1
+                g_loss, g_parts = self._generator_step(real, cond)
+                g_sum, n_g = g_sum + g_loss, n_g + 1
+                parts = {k: parts.get(k, 0.0) + v for k, v in g_parts.items()}
         g_loss = float(g_sum) / n_g if n_g else math.nan
         samples = self.monitor.samples(self.model)
         row = {"epoch": e + 1, "train_loss": g_loss, "val_loss": math.nan, "d_loss": float(d_sum) / n_d,
                "g_loss": g_loss, "d_real": float(real_sum) / n_d, "d_fake": float(fake_sum) / n_d,
+               **{k: float(v) / n_g for k, v in parts.items()},
                "diversity": self.monitor.diversity(samples), "seconds": time.perf_counter() - started}
         self.state.history.append(row)
         self.state.epoch = e + 1
@@ -179,32 +147,20 @@ class AdversarialTrainer:
         return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     def _discriminator_step(self, real: torch.Tensor, cond: tuple):
-        loss_fn = LOSSES[self.spec.loss]
-        with torch.no_grad():
-            fake = self.model.decode(torch.randn(len(real), self.model.latent_dim, device=self.device), *cond)
-        real_logit, fake_logit = self.model.critic(real, *cond), self.model.critic(fake, *cond)
-        loss = loss_fn.discriminator(real_logit, fake_logit)
-        if loss_fn.penalized and self.spec.gp_weight:
-            critic = lambda images: self.model.critic(images, *cond)  # noqa: E731 -- D(x|y) for the penalty
-            loss = loss + self.spec.gp_weight * gradient_penalty(critic, real, fake)
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, d_real, d_fake = self.game.discriminator_backward(self.model, real, cond)
         self.opt_d.step()
-        shown = (torch.sigmoid(real_logit), torch.sigmoid(fake_logit)) if loss_fn.probabilities \
-            else (real_logit, fake_logit)  # D(x) as a probability, or the critic's raw score
-        return loss.detach(), shown[0].detach().mean(), shown[1].detach().mean()
+        return loss, d_real, d_fake
 
-    def _generator_step(self, n: int, cond: tuple) -> torch.Tensor:
-        fake = self.model.decode(torch.randn(n, self.model.latent_dim, device=self.device), *cond)
-        loss = LOSSES[self.spec.loss].generator(self.model.critic(fake, *cond))
+    def _generator_step(self, real: torch.Tensor, cond: tuple) -> tuple[torch.Tensor, dict]:
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, parts = self.game.generator_backward(self.model, real, cond)
         self.opt_g.step()
         if self.ema is not None:
             with torch.no_grad():
-                for avg, p in zip(self.ema, self.model.generator.parameters()):
+                for avg, p in zip(self.ema, self.generator_params):
                     avg.mul_(self.spec.ema).add_(p.detach(), alpha=1 - self.spec.ema)
-        return loss.detach()
+        return loss, parts
 
     def _finish(self) -> None:
         best = max((r["diversity"] for r in self.state.history), default=math.nan)
@@ -213,7 +169,7 @@ class AdversarialTrainer:
                           f"diversity (best {best:.3f}): they are much alike; train longer or check the networks")
         if self.ema is not None:  # the moving average becomes the generator
             with torch.no_grad():
-                for avg, p in zip(self.ema, self.model.generator.parameters()):
+                for avg, p in zip(self.ema, self.generator_params):
                     p.copy_(avg)
         self.state.status = "completed"
 
@@ -246,8 +202,19 @@ class Adversarial(StateTrainer):
     method = "adversarial"
     description = "alternating discriminator and generator steps (non-saturating, hinge or WGAN-GP loss)"
 
+    def check(self, cfg) -> None:
+        """Also refuse, in one line, a loss the family's game cannot play
+        (FactorVAE's density-ratio trick needs the non-saturating loss)."""
+        super().check(cfg)
+        self.game(cfg)
+
+    @staticmethod
+    def game(cfg) -> Game:
+        from ....models.family import family
+        return family(cfg.model.kind).game(cfg.model, cfg.train)
+
     def make(self, model, cfg, callbacks):
-        return AdversarialTrainer(model, cfg.train, callbacks)
+        return AdversarialTrainer(model, cfg.train, callbacks, self.game(cfg))
 
     def copies(self, spec):
         return 5 + (1 if spec.ema else 0)  # weights, gradients, two Adam moments, a sample batch; the EMA
@@ -258,6 +225,10 @@ class Adversarial(StateTrainer):
                              title="Discriminator and generator loss per epoch"),
                  save_curves(history, ["d_real", "d_fake"], folder / "discriminator.png", ylabel="D",
                              title="The discriminator on real and generated images")]
+        parts = [k for k in history[0] if k not in ADVERSARIAL_COLUMNS] if history else []
+        if parts:  # the named parts of an autoencoder's loss (reconstruction, KL, ...)
+            paths.append(save_curves(history, parts, folder / "loss_parts.png", ylabel="loss",
+                                     title="The parts of the autoencoder's loss per epoch"))
         if any("diversity" in r for r in history):
             paths.append(save_curves(history, ["diversity"], folder / "diversity.png", ylabel="share of real",
                                      title="Diversity of a fixed batch of samples (mode collapse watch)"))
