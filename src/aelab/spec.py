@@ -331,13 +331,18 @@ def _path_str(loc: tuple) -> str:
     """``('model', 'encoder', 0, 'int')`` -> ``model.encoder[0]`` (pydantic's
     union-member tags such as ``int`` or ``literal['same']`` are dropped)."""
     out, previous = "", None
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
+        elif i >= 2 and loc[i - 2] == "space" and part in SPACE_TAGS:  # a study's space entry: its form's tag
+            pass
         elif not _TYPE_TAG.match(str(part)) and not _is_tag(previous, part):
             out += ("." if out else "") + str(part)
         previous = part
     return out
+
+
+SPACE_TAGS = ("list", "choices", "range")  # aelab.studies.spec.SpaceEntry's forms
 
 
 def _is_tag(section, part) -> bool:

@@ -27,16 +27,17 @@ import numpy as np
 import torch
 
 from .. import plots
-from ..models.family import DECODE, EMBED, family
+from ..models.family import DECODE, EMBED, GENERATIVE, family
 from ..data import Dataset, load_dataset
 from ..errors import AelabError
 from ..evaluation import eval_split, predict
+from ..generation import draw
 from ..runs import load_model, load_run
 from .results import Group, TrialRow, groups
 from .context import StudyContext
 from .space import label_of, short_key
 
-MAX_CONFIGS = 12  # rows / panels of the model figures: more would be unreadable
+MAX_CONFIGS = 20  # rows / panels of the model figures (a zoo study's families): more would be unreadable
 ARCH_CONFIGS = 6  # architecture studies: the best few
 N_IMAGES = 10
 
@@ -50,6 +51,7 @@ class _Outputs:
     y: np.ndarray | None
     x_hat: np.ndarray
     z: np.ndarray
+    samples: np.ndarray | None = None  # N_IMAGES prior samples (seed 0) of a generative model
 
 
 def study_figures(study_dir: Path, rows: list[TrialRow], ctx: StudyContext, best: list[int]) -> list[Path]:
@@ -63,6 +65,8 @@ def study_figures(study_dir: Path, rows: list[TrialRow], ctx: StudyContext, best
     outputs = _model_outputs(Path(study_dir), _shown(groups(rows), ctx))
     if outputs:
         paths.append(_reconstructions(folder, outputs))
+        if sum(o.samples is not None for o in outputs) > 1:  # generators to compare
+            paths.append(_samples(folder, outputs))
         paths.append(plots.save_latent_panels(
             [(o.name, o.z, o.y) for o in outputs], folder / "latent_spaces.png",
             title="Latent codes of each configuration (first seed, evaluation split)"))
@@ -131,7 +135,9 @@ def _model_outputs(study_dir: Path, gs: list[Group]) -> list[_Outputs]:
             continue
         x, y, _ = eval_split(data)
         pred = predict(model, x, torch.device("cpu"), y=y)
-        out.append(_Outputs(g.config or "(base)", x, y, pred["x_hat"], pred["z"]))
+        with torch.no_grad():
+            samples = draw(model, N_IMAGES, 0, torch.device("cpu"))[0] if fam.has(GENERATIVE) else None
+        out.append(_Outputs(g.config or "(base)", x, y, pred["x_hat"], pred["z"], samples))
     return out
 
 
@@ -145,6 +151,13 @@ def _reconstructions(folder: Path, outputs: list[_Outputs]) -> Path:
     return plots.save_reconstruction_rows(rows, folder / "reconstructions.png",
                                           title="Originals (top) and each configuration's reconstructions",
                                           col_labels=None if labels is None else list(labels))
+
+
+def _samples(folder: Path, outputs: list[_Outputs]) -> Path:
+    """Each generative configuration's decoded prior draws, one row each (the same seed)."""
+    rows = [(_wrap(o.name), o.samples) for o in outputs if o.samples is not None]
+    return plots.save_reconstruction_rows(rows, folder / "samples.png",
+                                          title="Each configuration's samples from its prior (first seed, seed 0)")
 
 
 def _metric_vs_params(folder: Path, complete: list[TrialRow], ctx: StudyContext) -> list[Path]:
@@ -162,7 +175,7 @@ def _metric_vs_params(folder: Path, complete: list[TrialRow], ctx: StudyContext)
         categorical = p.kind == "categorical"
         paths.append(plots.save_metric_vs_param(
             list(xs), list(ys), folder / f"{metric}_vs_{stem}.png", xlabel=p.key, ylabel=metric,
-            categorical=categorical, log=p.log, order=list(p.choices) if categorical else None,
+            categorical=categorical, log=p.log, order=p.shown_choices if categorical else None,
             title=f"{metric} ({_arrow(ctx.objectives[metric])}) by {p.key}"))
     return paths
 

@@ -22,7 +22,7 @@ class Proposer:
 
     def config(self, study, trial, ctx, values: dict):
         """The validated config of ``trial`` from the suggested ``values``."""
-        trial.set_user_attr("config", label_of(values))
+        trial.set_user_attr("config", label_of(values, ctx.params))
         return config_for(ctx.base, ctx.params, values)
 
     def outputs(self, ctx, study) -> list[Path]:

@@ -45,12 +45,12 @@ def trial_rows(study: optuna.Study, ctx: StudyContext) -> list[TrialRow]:
     for t in counted(study.get_trials(deepcopy=False)):
         if t.state not in (TrialState.COMPLETE, TrialState.FAIL):
             continue
-        values = {p.key: p.decode(t.params[p.key]) for p in ctx.params if p.key in t.params}
+        values = {p.key: p.shown(p.decode(t.params[p.key])) for p in ctx.params if p.key in t.params}
         if ctx.proposer.label_column:
             values = {ctx.proposer.label_column: t.user_attrs.get("config", "(not proposed)"), **values}
         rows.append(TrialRow(
             number=t.number, state="complete" if t.state == TrialState.COMPLETE else "failed",
-            values=values, config=t.user_attrs.get("config") or label_of(values), per_seed=t.user_attrs.get("per_seed", []),
+            values=values, config=t.user_attrs.get("config") or label_of(values, ctx.params), per_seed=t.user_attrs.get("per_seed", []),
             runs=t.user_attrs.get("runs", []), seconds=t.user_attrs.get("seconds", math.nan),
             fail_reason=t.user_attrs.get("fail_reason", "")))
     return rows

@@ -39,6 +39,19 @@ class Param:
     high: float = 0.0
     log: bool = False
     step: float | None = None
+    labels: tuple = ()  # a categorical's names for its choices, shown instead of the values
+
+    def shown(self, value: Any) -> Any:
+        """``value`` as results and figures show it: its label, if it has one."""
+        if self.labels:
+            for c, label in zip(self.choices, self.labels):
+                if encode(c) == encode(value):
+                    return label
+        return value
+
+    @property
+    def shown_choices(self) -> list:
+        return list(self.labels or self.choices)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """Draw (or read back an enqueued) value for this field."""
@@ -84,7 +97,7 @@ def parse_space(space: dict) -> list[Param]:
         if isinstance(spec, ChoiceSpec):
             if not spec.values:
                 raise ConfigError(f"space.{key}: needs at least one value")
-            params.append(Param(key, "categorical", tuple(spec.values)))
+            params.append(Param(key, "categorical", tuple(spec.values), labels=tuple(spec.labels or ())))
         else:
             params.append(_range_param(key, spec))
     return params
@@ -133,15 +146,19 @@ def grid_points(params: list[Param]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(p.grid() for p in params))]
 
 
-def label_of(values: dict[str, Any]) -> str:
-    """A short human label for one configuration, e.g. ``optimizer=sgd, lr=0.01``."""
+def label_of(values: dict[str, Any], params: list[Param] = ()) -> str:
+    """A short human label for one configuration, e.g. ``optimizer=sgd, lr=0.01``;
+    a choice with a label is shown as the label alone (``wae``)."""
+    named = {p.key: p for p in params if p.labels}
+    shown = {k: named[k].shown(v) if k in named else v for k, v in values.items()}
+
     def short(v):
         if isinstance(v, float):
             return f"{v:.4g}"
         if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
             return "+".join(v)
         return json.dumps(v, separators=(",", ":")) if not isinstance(v, str) else v
-    return ", ".join(f"{short_key(k)}={short(v)}" for k, v in values.items())
+    return ", ".join(shown[k] if k in named else f"{short_key(k)}={short(v)}" for k, v in values.items())
 
 
 def short_key(key: str) -> str:

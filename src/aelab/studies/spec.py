@@ -24,9 +24,9 @@ nothing to the storage.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from ..errors import ConfigError
 from ..shipped import resolve
@@ -64,14 +64,40 @@ class RangeSpec(_Strict):
 
 
 class ChoiceSpec(_Strict):
+    """Categorical values, optionally with ``labels``: one short name per
+    value, shown in place of the value in results.csv, the summary and the
+    figures (a value that is a whole section, e.g. a family's model and
+    train sections, would otherwise be shown as its JSON)."""
+
     values: list[Any] = Field(min_length=1)
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_label_per_value(self) -> "ChoiceSpec":
+        if self.labels is not None:
+            if len(self.labels) != len(self.values):
+                raise ValueError(f"labels: expected one per value ({len(self.values)}), got {len(self.labels)}")
+            if len(set(self.labels)) != len(self.labels) or not all(s.strip() for s in self.labels):
+                raise ValueError("labels: expected distinct, non-empty names")
+        return self
+
+
+def _entry_kind(v: Any) -> str:
+    """A list of values, a mapping with ``values`` (choices, maybe labelled), or a range."""
+    if isinstance(v, (list, tuple)):
+        return "list"
+    return "choices" if (isinstance(v, dict) and "values" in v) or isinstance(v, ChoiceSpec) else "range"
+
+
+SpaceEntry = Annotated[Union[Annotated[list[Any], Tag("list")], Annotated[ChoiceSpec, Tag("choices")],
+                             Annotated[RangeSpec, Tag("range")]], Discriminator(_entry_kind)]
 
 
 class StudySpec(_Strict):
     name: str | None = None
     base: Union[str, dict[str, Any]]
     set: list[str] = Field(default_factory=list)
-    space: dict[str, Union[list[Any], RangeSpec, ChoiceSpec]] = Field(default_factory=dict)
+    space: dict[str, SpaceEntry] = Field(default_factory=dict)
     objectives: dict[str, Literal["min", "max"]] = Field(min_length=1)
     repeats: int = Field(default=1, ge=1)
     strategy: Literal[STRATEGIES] = "grid"

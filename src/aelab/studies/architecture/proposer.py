@@ -26,7 +26,7 @@ class ArchitectureProposer(Proposer):
         space = Space.resolve(self.spec, config_for(ctx.base, ctx.params, values).model_dump(mode="json"),
                               self.input_shape)
         arch = propose(study, trial, ctx, space).arch
-        trial.set_user_attr("config", ", ".join(filter(None, [arch.label(), label_of(values)])))
+        trial.set_user_attr("config", ", ".join(filter(None, [arch.label(), label_of(values, ctx.params)])))
         return space.config(arch)
 
     def outputs(self, ctx, study) -> list[Path]:
