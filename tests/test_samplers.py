@@ -80,8 +80,10 @@ def spec(name: str, **options):
 # ------------------------------------------------------------ the registry
 
 
-def test_the_registry_holds_the_three_samplers_and_their_needs():
-    assert {"prior", "gaussian", "gmm"} <= set(samplers.names())
+def test_the_registry_holds_the_four_samplers_and_their_needs():
+    assert {"prior", "gaussian", "gmm", "expost"} <= set(samplers.names())
+    assert samplers.sampler("expost").needs == {"decode", "embed"} and samplers.sampler("expost").fits_codes
+    assert spec("expost").components == 10  # the paper's k (Ghosh et al. 2020, Sec. 4.1)
     assert samplers.sampler("prior").needs == {"decode", "generative"}
     assert samplers.sampler("gmm").needs == samplers.sampler("gaussian").needs == {"decode", "embed"}
     assert samplers.sampler("gmm").fits_codes and not samplers.sampler("prior").fits_codes
@@ -155,6 +157,41 @@ def test_the_gmm_is_sklearns_gaussian_mixture_with_the_same_seed(ae_codes):
     z = mixture.sample(100_000, torch.Generator().manual_seed(0)).numpy()
     mean = (oracle.weights_[:, None] * oracle.means_).sum(0)  # the mixture's mean
     np.testing.assert_allclose(z.mean(0), mean, atol=0.02 * codes.std(0).max())
+
+
+def test_the_expost_density_is_sklearns_mixture_with_the_papers_em_settings(ae_codes):
+    """The paper's ex-post GMM: full covariances, up to 2,000 EM iterations
+    (the authors' code), the seed as random_state; the gmm sampler is the
+    same mixture with scikit-learn's default of 100 iterations."""
+    model, codes = ae_codes
+    density = samplers.sampler("expost").fit(spec("expost", components=4), model, codes, seed=7)
+    oracle = GaussianMixture(n_components=4, covariance_type="full", max_iter=2000, tol=1e-3,
+                             random_state=7).fit(codes.astype(np.float64))
+    mixture = density.distribution
+    np.testing.assert_allclose(mixture.means.numpy(), oracle.means_, atol=1e-5)
+    np.testing.assert_allclose(mixture.weights.numpy(), oracle.weights_, atol=1e-6)
+    np.testing.assert_allclose(mixture.covariances.numpy(), oracle.covariances_, atol=1e-5, rtol=1e-4)
+    assert density.facts()["iterations"] == oracle.n_iter_ and density.facts()["components"] == 4
+    with pytest.raises(samplers.SamplerError, match=r"--components 5000: more components than the"):
+        samplers.sampler("expost").fit(spec("expost", components=5000), model, codes, seed=0)
+
+
+def test_a_model_with_its_own_prior_is_drawn_from_its_prior_codes(runs):
+    """The prior sampler asks the model for ``prior_codes`` where it has
+    them (the VampPrior), and draws them with the generator it is given."""
+    model = load_model(runs["vae"])
+    calls = []
+
+    def prior_codes(n, generator=None):
+        calls.append(n)
+        return 3.0 + torch.randn(n, model.latent_dim, generator=generator)
+    model.prior_codes = prior_codes
+    model.prior_description = lambda: "three plus N(0, I)"
+    density = samplers.sampler("prior").fit(spec("prior"), model, None, seed=0)
+    z = density.draw(5, torch.Generator().manual_seed(2))
+    assert calls == [5] and density.dim == 3
+    assert torch.equal(z, 3.0 + torch.randn(5, 3, generator=torch.Generator().manual_seed(2)))
+    assert density.facts() == {"distribution": "three plus N(0, I)", "dim": 3}
 
 
 def test_the_prior_of_a_vae_is_the_standard_normal_its_sample_draws(runs):
@@ -258,11 +295,11 @@ BAD = [  # (run, arguments, what the line says)
     ("gan", ["--sampler", "gmm"], "has no encoder (the gmm sampler is fitted to the training codes); "
                                   "use --sampler prior"),
     ("ae", ["--sampler", "prior"], "is a 'ae' run, which has no prior to draw from (it is not generative); "
-                                   "use --sampler gaussian or gmm"),
+                                   "use --sampler expost or gaussian or gmm"),
     ("vae", ["--n", "0"], "--n 0: expected at least 1 sample"),
     ("vae", ["--sampler", "gmm", "--components", "0"], "--components 0: expected at least 1"),
     ("vae", ["--sampler", "gmm", "--components", "5000"], "--components 5000: more components than the"),
-    ("vae", ["--sampler", "vamp"], "--sampler vamp: unknown sampler (known: gaussian, gmm, prior"),
+    ("vae", ["--sampler", "vamp"], "--sampler vamp: unknown sampler (known: expost, gaussian, gmm, prior"),
     ("vae", ["--sampler", "gaussian", "--components", "3"], "--components: --sampler gaussian has no such option"),
     ("ae", ["--classes", "3"], "--classes: "),
     ("cvae", ["--classes", "12"], "--classes 12: expected class indices from 0 to 9"),

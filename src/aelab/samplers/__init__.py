@@ -4,13 +4,23 @@ Every sampler yields latent codes ``z`` (n, latent_dim); the images are
 ``model.decode(z)`` (with the class, for a conditional model).  Which
 codes depends on the sampler:
 
-* ``prior``: the model's own prior, N(0, I) for every family that declares
-  ``generative`` (its ``sample(n)`` draws the same codes);
+* ``prior``: the model's own prior, for every family that declares
+  ``generative`` (its ``sample(n)`` draws the same codes): N(0, s^2 I), or
+  what the model's ``prior_codes(n, generator)`` draws where it has a prior
+  of its own (the VampPrior of ``kind: vamp``);
 * ``gaussian``: a full-covariance Gaussian fitted to the training set's
   codes (``embed``: ``mu`` for a VAE) -- an autoencoder has no prior, this
   is the nearest thing to one;
 * ``gmm``: a Gaussian mixture fitted to the same codes (scikit-learn's
-  ``GaussianMixture``, as Pythae's GMM sampler).
+  ``GaussianMixture``, as Pythae's GMM sampler);
+* ``expost``: the ex-post density estimate of Ghosh et al. (2020, Sec. 4.1),
+  a 10-component full-covariance mixture fitted to the same codes with the
+  authors' EM settings -- the regularized autoencoder's (``kind: rae``)
+  sampler, and its default.
+
+Without ``--sampler`` a run is sampled by its family's ``default_sampler``
+where the family names one, else by ``prior`` or ``gaussian``, whichever
+it can use first.
 
 A sampler is a plug-in found by :class:`aelab.plugins.Registry`: a folder
 ``samplers/<name>/`` with a light ``config.py`` (``SPEC``: a

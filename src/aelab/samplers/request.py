@@ -56,7 +56,7 @@ def check_request(run_dir, name: str | None, n: int, out, seed: int, options: di
         kinds = ", ".join(f.kind for f in families() if f.has(DECODE))
         raise SamplerError(f"{run.path}: is a '{fam.kind}' run, which does not decode; sampling needs a model "
                            f"that decodes a latent code (model.kind: {kinds})")
-    name = name or next((s for s in DEFAULTS if s in names() and usable(s, fam)), DEFAULTS[-1])
+    name = name or default_sampler(fam)
     spec = checked_options(name, options)
     check_capabilities(name, fam, run)
     wanted = checked_classes(classes, fam, run)
@@ -105,6 +105,16 @@ def _expected(error: dict) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+def default_sampler(fam: Family) -> str:
+    """Without ``--sampler``: the family's own ``default_sampler`` where it
+    names one it can use (the RAE's ex-post density), else the first of
+    :data:`DEFAULTS` it can use."""
+    own = getattr(fam, "default_sampler", None)
+    if own in names() and usable(own, fam):
+        return own
+    return next((s for s in DEFAULTS if s in names() and usable(s, fam)), DEFAULTS[-1])
+
+
 def usable(name: str, fam: Family) -> bool:
     return sampler(name).needs <= fam.capabilities
 
@@ -117,6 +127,8 @@ def check_capabilities(name: str, fam: Family, run: Run) -> None:
         return
     lacks = MISSING.get(missing[0], f"does not declare '{missing[0]}'").format(name=name)
     others = [s for s in names() if usable(s, fam)]
+    own = getattr(fam, "default_sampler", None)
+    others.sort(key=lambda s: s != own)  # the family's own first (stable: the rest stay sorted)
     instead = f"use --sampler {' or '.join(others)}" if others else "no registered sampler fits it"
     raise SamplerError(f"--sampler {name}: {run.path} is a '{fam.kind}' run, which {lacks}; {instead}")
 
