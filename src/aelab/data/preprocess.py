@@ -35,6 +35,9 @@ class RawData:
     an official test split when the source has one (then ``test_size`` is
     ignored).  ``scale`` is the raw value that ``unit`` maps to 1.0; ``None``
     means: infer it from the training split (see :func:`infer_scale`).
+    ``factors`` is the (N, F) matrix of ground-truth factor indices of a
+    generated set (``shapes``), which follows the images through the subset
+    and the split (:func:`positions`); only for sets without an official split.
     """
 
     x: np.ndarray
@@ -42,6 +45,7 @@ class RawData:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     scale: float | None = None
+    factors: np.ndarray | None = None
 
 
 Arrays = tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]
@@ -174,15 +178,29 @@ def to_range(x_train: np.ndarray, x_test: np.ndarray, bounds, unit: bool):
 # ---------------------------------------------------------------- driver
 
 
+def positions(raw: RawData, spec: DataSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which images of ``raw.x`` steps 1 and 2 keep: the positions of the
+    training images, and of the test images (``None``: the official test
+    file, whole).  Indexing ``raw.x`` (or ``raw.factors``) with them gives
+    exactly the arrays :func:`subsample` and :func:`split` would."""
+    pos, _ = subsample(np.arange(len(raw.x)), raw.y, spec.samples, spec.seed)
+    if raw.x_test is not None:
+        return pos, None
+    y = None if raw.y is None else raw.y[pos]
+    tr, _, te, _ = split(pos, y, spec.test_size, spec.seed)
+    return tr, te
+
+
 def prepare(raw: RawData, spec: DataSpec) -> Arrays:
     """Run the whole pipeline on ``raw``; returns x_train, y_train, x_test, y_test."""
     if len(raw.x) == 0:
         raise DataError("the data set holds no images")
-    x, y = subsample(raw.x, raw.y, spec.samples, spec.seed)
-    if raw.x_test is not None:
-        x_tr, y_tr, x_te, y_te = x, y, raw.x_test, raw.y_test
+    tr, te = positions(raw, spec)
+    x_tr, y_tr = raw.x[tr], (None if raw.y is None else raw.y[tr])
+    if te is None:
+        x_te, y_te = raw.x_test, raw.y_test
     else:
-        x_tr, y_tr, x_te, y_te = split(x, y, spec.test_size, spec.seed)
+        x_te, y_te = raw.x[te], (None if raw.y is None else raw.y[te])
     scale = raw.scale if raw.scale is not None else infer_scale(x_tr)
     x_tr = resize(x_tr.astype(np.float32), spec.resize)
     x_te = resize(x_te.astype(np.float32), spec.resize)

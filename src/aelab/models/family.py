@@ -43,6 +43,10 @@ CAPABILITIES = (EMBED, DECODE, GENERATIVE, CONDITIONAL, CLASSIFY)
 GENERATION_METRICS = ("diversity", "real_diversity", "nn_distance")
 JUDGED_METRICS = ("fid", "fid_real_floor", "precision", "recall", "classes_covered", "min_class_share",
                   "class_entropy", "judge_accuracy", "judge_accuracy_min")
+# What metrics.json holds for every family that can embed, on a data set that carries its
+# ground-truth factors (data.name: shapes; aelab.disentanglement, aelab.evaluation.factor_metrics).
+DISENTANGLEMENT_METRICS = ("mig", "factorvae_score", "dci_disentanglement", "dci_completeness",
+                           "dci_informativeness")
 _FOLDER = Path(__file__).parent / "families"
 _PACKAGE = f"{__package__}.families"
 

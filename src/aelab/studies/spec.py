@@ -176,9 +176,12 @@ def _base_mapping(spec: StudySpec, folder: Path, label: str) -> dict:
 
 
 def _check_objectives(spec: StudySpec, cfg: Config, label: str) -> None:
-    from ..models.family import GENERATION_METRICS, GENERATIVE, JUDGED_METRICS, family
+    from ..dataset_registry import ENTRIES
+    from ..models.family import DISENTANGLEMENT_METRICS, EMBED, GENERATION_METRICS, GENERATIVE, JUDGED_METRICS, family
     fam = family(cfg.model.kind)
     known = fam.metric_names + COMMON_METRICS + (GENERATION_METRICS + JUDGED_METRICS if fam.has(GENERATIVE) else ())
+    if fam.has(EMBED) and ENTRIES[cfg.data.name].factors:  # a data set with ground-truth factors
+        known += DISENTANGLEMENT_METRICS
     for name in spec.objectives:
         if name not in known:
             raise ConfigError(f"{label}: objectives.{name}: not a metric that {cfg.model.kind} runs write "
