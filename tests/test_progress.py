@@ -21,7 +21,7 @@ from aelab.lso.progress import LSOProgress, lso_live_text, method_line, training
 from aelab.lso.study import train_or_reuse
 from aelab.progress import Reporter, clock, duration, live_row
 from aelab.studies import run_study
-from aelab.studies.progress import StudyWatcher, Tally, live_text, outcome, remaining, tally, trial_line
+from aelab.studies.progress import StudyWatcher, Tally, live_text, remaining, tally
 from aelab.studies.results import summary_console
 from aelab.training.progress import ProgressCallback, bar_status, closing_progress, losses_text
 

@@ -71,11 +71,14 @@ class Mixture:
     iterations: int = 0
 
     @classmethod
-    def fit(cls, codes: np.ndarray, components: int, seed: int) -> "Mixture":
+    def fit(cls, codes: np.ndarray, components: int, seed: int, max_iter: int = 100,
+            tol: float = 1e-3) -> "Mixture":
         """scikit-learn's full-covariance ``GaussianMixture`` with ``components``
-        components fitted to ``codes`` (N, d), ``random_state=seed``."""
+        components fitted to ``codes`` (N, d), ``random_state=seed``, EM for at
+        most ``max_iter`` iterations to ``tol`` (scikit-learn's defaults)."""
         from sklearn.mixture import GaussianMixture
-        gmm = GaussianMixture(n_components=components, covariance_type="full", random_state=seed)
+        gmm = GaussianMixture(n_components=components, covariance_type="full", random_state=seed,
+                              max_iter=max_iter, tol=tol)
         gmm.fit(np.asarray(codes, dtype=np.float64))
         chols = np.linalg.cholesky(gmm.covariances_)  # reg_covar keeps every covariance positive definite
         as_t = lambda a: torch.as_tensor(a, dtype=torch.float32)

@@ -69,6 +69,15 @@ def autoencoder_parts(spec, input_shape: Shape) -> tuple[nn.Module, nn.Module, n
     return body, head(shapes[-1], spec.latent_dim, spec.latent_activation), decoder
 
 
+def variational_parts(spec, input_shape: Shape) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    """(body, to_mu, to_logvar, decoder) of a VAE-like family, made in the
+    VAE's order (the decoder before the two heads), so one seed gives every
+    such family the VAE's initial weights."""
+    body, shapes = encoder_stack(spec, input_shape)
+    decoder = decoder_stack(spec, shapes, input_shape)
+    return body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"), decoder
+
+
 def build_model(spec, input_shape: Shape, num_classes: int | None = None) -> nn.Module:
     """The ``nn.Module`` declared by ``spec`` for inputs of ``input_shape``
     (C, H, W), built by the family ``spec.kind`` names."""

@@ -15,11 +15,9 @@ every model that embeds and decodes; the paper applies it to VAEs too.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...densities import Mixture
-from ...models.family import DECODE, EMBED
-from .. import Fitted, Sampler, SamplerError
+from ..gmm.sampler import GMMSampler
 
 COMPONENTS = 10     # k of the paper (Sec. 4.1)
 MAX_ITER = 2000     # the authors' code
@@ -28,37 +26,16 @@ TOL = 1e-3
 
 def fit_expost(codes: np.ndarray, components: int = COMPONENTS, seed: int = 0) -> Mixture:
     """The paper's ex-post GMM of ``codes`` (N, d): full covariances, up to
-    2,000 EM iterations, ``random_state=seed``."""
-    from sklearn.mixture import GaussianMixture
-    gmm = GaussianMixture(n_components=components, covariance_type="full", max_iter=MAX_ITER, tol=TOL,
-                          random_state=seed)
-    gmm.fit(np.asarray(codes, dtype=np.float64))
-    chols = np.linalg.cholesky(gmm.covariances_)  # reg_covar keeps every covariance positive definite
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    return Mixture(as_t(gmm.weights_), as_t(gmm.means_), as_t(chols), bool(gmm.converged_), int(gmm.n_iter_))
+    2,000 EM iterations to tol 1e-3, ``random_state=seed``."""
+    return Mixture.fit(codes, components, seed, MAX_ITER, TOL)
 
 
-def mixture_facts(m: Mixture, codes: np.ndarray) -> dict:
-    """What sampler.json records of a fitted mixture."""
-    return {"training_codes": len(codes), "components": len(m.weights),
-            "weights": [round(float(w), 6) for w in m.weights], "means_shape": list(m.means.shape),
-            "covariances_shape": list(m.chols.shape), "converged": m.converged, "iterations": m.iterations}
-
-
-class ExPostSampler(Sampler):
+class ExPostSampler(GMMSampler):
     name = "expost"
     description = "the ex-post density of Ghosh et al. 2020: a 10-component full GMM of the training codes"
-    needs = frozenset({DECODE, EMBED})
-    fits_codes = True
-
-    def fit(self, spec, model, codes, seed):
-        if spec.components > len(codes):
-            raise SamplerError(f"--components {spec.components}: more components than the {len(codes)} "
-                               f"training codes; expected at most {len(codes)}")
-        m = fit_expost(codes, spec.components, seed)
-        return Fitted(m, {"distribution": "ex-post density (Ghosh et al. 2020, Sec. 4.1): Gaussian mixture of "
-                                          f"the training codes (full covariances, up to {MAX_ITER} EM iterations)",
-                          **mixture_facts(m, codes)})
+    max_iter, tol = MAX_ITER, TOL
+    distribution = ("ex-post density (Ghosh et al. 2020, Sec. 4.1): Gaussian mixture of the training codes "
+                    f"(full covariances, up to {MAX_ITER} EM iterations)")
 
 
 SAMPLER = ExPostSampler()

@@ -13,7 +13,7 @@ from .... import metrics as M
 from ....evaluation import autoencoder_metrics, elbo_metrics, eval_split
 from ....figures import autoencoder_figures, prior_figures
 from ...autoencoder import VAE
-from ...build import decoder_stack, encoder_stack, head
+from ...build import variational_parts
 from ...family import DECODE, EMBED, GENERATIVE, Family
 from ..aae.family import critic_network
 from ..infovae.family import posterior_codes
@@ -34,14 +34,6 @@ class FactorVAEModel(VAE):
         return self.discriminator(z).squeeze(1)
 
 
-def vae_parts(spec, input_shape):
-    """(body, mu head, logvar head, decoder), in the VAE's order: one seed,
-    the VAE's initial weights."""
-    body, shapes = encoder_stack(spec, input_shape)
-    decoder = decoder_stack(spec, shapes, input_shape)
-    return body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"), decoder
-
-
 @torch.no_grad()
 def tc_estimate(model, z, device) -> float:
     model.eval()
@@ -57,7 +49,7 @@ class FactorVAEFamily(Family):
     example = {"encoder": [16], "latent_dim": 2, "discriminator": [{"type": "dense", "units": 16}]}
 
     def build(self, spec, input_shape, num_classes):
-        return FactorVAEModel(*vae_parts(spec, input_shape), spec.latent_dim,
+        return FactorVAEModel(*variational_parts(spec, input_shape), spec.latent_dim,
                               critic_network(spec, (spec.latent_dim,)))
 
     def objective(self, spec, train):

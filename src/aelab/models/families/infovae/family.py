@@ -25,7 +25,7 @@ from .... import metrics as M
 from ....evaluation import autoencoder_metrics, elbo_metrics, eval_split
 from ....training.objectives import Objective, summed_loss
 from ...autoencoder import VAE, kld
-from ...build import decoder_stack, encoder_stack, head
+from ...build import variational_parts
 from ..vae.family import VAEFamily
 from ..wae.family import code_mmd, kernel_scales
 from ..wae.mmd import mmd, prior_draws
@@ -73,10 +73,7 @@ class InfoVAEFamily(VAEFamily):
     example = {"encoder": [16], "latent_dim": 2, "mmd_weight": 100}
 
     def build(self, spec, input_shape, num_classes):
-        body, shapes = encoder_stack(spec, input_shape)
-        decoder = decoder_stack(spec, shapes, input_shape)  # the VAE's order: one seed, the same initial weights
-        return InfoVAE(body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"),
-                       decoder, spec.latent_dim)
+        return InfoVAE(*variational_parts(spec, input_shape), spec.latent_dim)
 
     def objective(self, spec, train):
         return infovae_objective(train.loss, spec.alpha, spec.mmd_weight, spec.kernel,

@@ -26,7 +26,7 @@ from .... import metrics as M
 from ....evaluation import autoencoder_metrics, elbo_metrics, eval_split
 from ....training.objectives import Objective, summed_loss
 from ...autoencoder import VAE, kld
-from ...build import decoder_stack, encoder_stack, head
+from ...build import variational_parts
 from ..vae.family import VAEFamily
 from .estimators import minibatch_terms, split_decomposition
 
@@ -41,10 +41,7 @@ class TCVAE(VAE):
 
 def build_variational(cls, spec, input_shape):
     """A VAE module of class ``cls``, built in the VAE's order (one seed, the same initial weights)."""
-    body, shapes = encoder_stack(spec, input_shape)
-    decoder = decoder_stack(spec, shapes, input_shape)
-    return cls(body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"),
-               decoder, spec.latent_dim)
+    return cls(*variational_parts(spec, input_shape), spec.latent_dim)
 
 
 def tcvae_objective(loss: str, alpha: float, beta: float, gamma: float, dataset_size: int | None = None,

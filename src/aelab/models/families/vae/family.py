@@ -6,7 +6,7 @@ from ....evaluation import autoencoder_metrics, elbo_metrics, eval_split
 from ....figures import autoencoder_figures, prior_figures
 from ....training.objectives import vae_objective
 from ...autoencoder import VAE
-from ...build import decoder_stack, encoder_stack, head
+from ...build import variational_parts
 from ...family import DECODE, EMBED, GENERATIVE
 from ..ae.family import AutoencoderFamily
 
@@ -22,10 +22,7 @@ class VAEFamily(AutoencoderFamily):
     methods = ("gradient",)  # its loss samples: a fitness would be noisy, and Population runs plain AEs
 
     def build(self, spec, input_shape, num_classes):
-        body, shapes = encoder_stack(spec, input_shape)
-        decoder = decoder_stack(spec, shapes, input_shape)  # before the heads: a seed initializes as it always did
-        return VAE(body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"),
-                   decoder, spec.latent_dim)
+        return VAE(*variational_parts(spec, input_shape), spec.latent_dim)
 
     def objective(self, spec, train):
         return vae_objective(train.loss, spec.beta, spec.kl_warmup)

@@ -14,10 +14,10 @@ import torch
 from ....evaluation import autoencoder_metrics, eval_split
 from ....figures import autoencoder_figures, prior_figures
 from ...autoencoder import VAE, kld
+from ...build import variational_parts
 from ...family import DECODE, EMBED, GENERATIVE, Family
 from ..aae.family import critic_network
 from ..ae.family import AutoencoderFamily
-from ..factorvae.family import vae_parts
 from .game import feature_distance
 
 
@@ -62,7 +62,7 @@ class VAEGANFamily(Family):
     example = {"encoder": [16], "latent_dim": 2, "discriminator": [{"type": "dense", "units": 16}]}
 
     def build(self, spec, input_shape, num_classes):
-        return VAEGANModel(*vae_parts(spec, input_shape), spec.latent_dim, critic_network(spec, input_shape),
+        return VAEGANModel(*variational_parts(spec, input_shape), spec.latent_dim, critic_network(spec, input_shape),
                            spec.feature_layer)
 
     def objective(self, spec, train):

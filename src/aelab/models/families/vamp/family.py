@@ -36,7 +36,7 @@ from ....evaluation import autoencoder_metrics, eval_split
 from ....figures import autoencoder_figures
 from ....training.objectives import Objective, elementwise_loss, kl_weight, summed_loss
 from ...autoencoder import VAE
-from ...build import decoder_stack, encoder_stack, head
+from ...build import variational_parts
 from ...family import DECODE, EMBED, GENERATIVE
 from ..vae.family import VAEFamily
 from .prior import draw_components, single_sample_kl
@@ -129,10 +129,8 @@ class VampFamily(VAEFamily):
     example = {"encoder": [16], "latent_dim": 2, "components": 6}
 
     def build(self, spec, input_shape, num_classes):
-        body, shapes = encoder_stack(spec, input_shape)
-        decoder = decoder_stack(spec, shapes, input_shape)  # the VAE's order: one seed, the same weights
-        return VampVAE(body, head(shapes[-1], spec.latent_dim, "linear"), head(shapes[-1], spec.latent_dim, "linear"),
-                       decoder, spec.latent_dim, input_shape, spec.components, spec.pseudo_activation)
+        return VampVAE(*variational_parts(spec, input_shape), spec.latent_dim, input_shape, spec.components,
+                       spec.pseudo_activation)
 
     def objective(self, spec, train):
         return vamp_objective(train.loss, spec.beta, spec.kl_warmup)
