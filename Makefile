@@ -43,6 +43,8 @@ wheel-check: $(STAMP)
 $(BENCH_STAMP): $(TEST_STAMP) Makefile
 	-$(BIN)/python -m pip install -q keras tensorflow-cpu
 	-$(BIN)/python -m pip install -q pygad
+	-$(BIN)/python -m pip install -q --no-deps pythae==0.1.2
+	-$(BIN)/python -m pip install -q imageio
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -55,6 +57,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/gan_epoch.py
 	$(BIN)/python benchmarks/fused_speed.py --check
 	$(BIN)/python benchmarks/study_fusion.py --check
+	test -d runs/bench-judge || $(BIN)/aelab train configs/mnist14-judge.yaml --out runs/bench-judge
+	$(BIN)/python benchmarks/pythae_zoo.py --judge runs/bench-judge
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

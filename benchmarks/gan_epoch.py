@@ -40,7 +40,7 @@ from epoch_time import cpu_snapshot, other_cpu_load  # noqa: E402 (the same nois
 from aelab.data import load_dataset  # noqa: E402
 from aelab.pipeline import build, resolve_device, tensors  # noqa: E402
 from aelab.spec import load_config  # noqa: E402
-from aelab.training.methods.adversarial.trainer import AdversarialTrainer  # noqa: E402
+from aelab.training.methods.adversarial.trainer import AdversarialTrainer, Monitor  # noqa: E402
 
 TARGET = 1.1
 
@@ -99,8 +99,9 @@ def main(argv=None) -> int:
         torch.manual_seed(r)
         model = build(cfg, data, device, warn=False)
         aelab = AdversarialTrainer(model, cfg.train)
+        aelab.monitor = Monitor(model, x, cfg.train.seed)  # what fit() sets up before its epochs
         minimal = Minimal(model, cfg.train, device)
-        runs = {"aelab epoch": lambda: aelab._epoch(x), "minimal loop": lambda: minimal.epoch(x)}
+        runs = {"aelab epoch": lambda: aelab._epoch(x, None), "minimal loop": lambda: minimal.epoch(x)}
         for fn in runs.values():  # warm-up
             fn()
         order = list(runs) if r % 2 == 0 else list(reversed(runs))

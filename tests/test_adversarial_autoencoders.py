@@ -131,7 +131,8 @@ def test_the_batch_splits_into_halves_and_a_single_image_is_both():
 
 
 def test_factorvae_minimizes_the_negative_elbo_plus_gamma_times_the_mean_logit():
-    """Eq. 2 with the density-ratio trick: TC(z) ~ E_q[log D/(1-D)] = E_q[logit D(z)]."""
+    """Eq. 2 with the density-ratio trick: TC(z) ~ E_q[log D/(1-D)] = E_q[logit D(z)]; the VAE
+    term on the first half of the batch, whose codes come from one encoder pass over the whole."""
     spec, model = built("factorvae", gamma=7.0)
     model.train()
     game, x = FactorGame(AdversarialTrain(), "bce", 7.0), batch(8)
@@ -140,20 +141,43 @@ def test_factorvae_minimizes_the_negative_elbo_plus_gamma_times_the_mean_logit()
     got = grads(game.generator_parameters(model))
     clear(model)
     torch.manual_seed(11)
-    first = x[:4]
-    mu, logvar = model.encode(first)
+    mu, logvar = model.encode(x)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    x_hat = model.decode(z)
+    first = x[:4]
+    x_hat = model.decode(z[:4])
     recon = F.binary_cross_entropy(x_hat, first, reduction="sum") / 4
-    kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)).mean()
-    tc = model.discriminator(z).squeeze(1).mean()
+    kl = (-0.5 * (1 + logvar[:4] - mu[:4] ** 2 - logvar[:4].exp()).sum(1)).mean()
+    tc = model.discriminator(z[:4]).squeeze(1).mean()
     (recon + kl + 7.0 * tc).backward()
     torch.testing.assert_close(loss, (recon + kl + 7.0 * tc).detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(parts["tc"], tc.detach())
     assert_grads(got, grads(game.generator_parameters(model)))
+    assert torch.equal(game.codes[0], z[:4].detach()) and torch.equal(game.codes[1], z[4:].detach())
 
 
-def test_factorvae_trains_its_discriminator_on_codes_against_permuted_codes_of_the_other_half():
+def test_factorvae_steps_the_vae_then_its_discriminator_on_the_same_codes():
+    """Algorithm 2: the VAE's update, then D's, telling the first half's codes (q(z), class 1)
+    from the second half's with every dimension permuted (q_bar(z)), all from before the update."""
+    assert FactorGame.generator_first
+    spec, model = built("factorvae")
+    model.train()
+    game, x = FactorGame(AdversarialTrain(), "mse", 1.0), batch(8)
+    game.generator_backward(model, x, ())
+    z_q, z_other = game.codes
+    clear(model)
+    torch.manual_seed(4)
+    loss, _, _ = game.discriminator_backward(model, x, ())
+    assert game.codes is None                                   # used once
+    torch.manual_seed(4)
+    with torch.no_grad():
+        expected = F.binary_cross_entropy_with_logits(model.critic(z_q), torch.ones(4)) + \
+            F.binary_cross_entropy_with_logits(model.critic(permute_dims(z_other)), torch.zeros(4))
+    torch.testing.assert_close(loss, expected)
+    assert all(p.grad is None for p in model.body.parameters())
+
+
+def test_a_factorvae_discriminator_step_without_a_vae_step_encodes_the_halves_itself():
+    """n_critic > 1: on batches where the VAE does not step, D's step draws its own codes."""
     spec, model = built("factorvae")
     model.train()
     game, x = FactorGame(AdversarialTrain(), "mse", 1.0), batch(8)
@@ -166,7 +190,24 @@ def test_factorvae_trains_its_discriminator_on_codes_against_permuted_codes_of_t
         expected = F.binary_cross_entropy_with_logits(model.critic(z_q), torch.ones(4)) + \
             F.binary_cross_entropy_with_logits(model.critic(z_bar), torch.zeros(4))
     torch.testing.assert_close(loss, expected)
-    assert all(p.grad is None for p in model.body.parameters())
+
+
+def test_the_trainer_steps_a_generator_first_game_in_its_order(monkeypatch):
+    """The trainer asks the game which player steps first on a batch (the GAN: D; FactorVAE: the VAE)."""
+    import aelab.training.methods.adversarial.trainer as T
+    calls = []
+    monkeypatch.setattr(T.AdversarialTrainer, "_discriminator_step",
+                        lambda self, real, cond: (calls.append("d"), (torch.zeros(()),) * 3)[1])
+    monkeypatch.setattr(T.AdversarialTrainer, "_generator_step",
+                        lambda self, real, cond: (calls.append("g"), (torch.zeros(()), {}))[1])
+    games = {"factorvae": FactorGame(AdversarialTrain(), "mse", 1.0), "aae": CodeGame(AdversarialTrain(), "mse", 1.0)}
+    for kind, first in [("factorvae", "g"), ("aae", "d")]:
+        spec, model = built(kind)
+        trainer = T.AdversarialTrainer(model, AdversarialTrain(epochs=1, batch_size=4), game=games[kind])
+        trainer.monitor = T.Monitor(model, batch(8), 0)
+        calls.clear()
+        trainer._epoch(batch(8), None)
+        assert calls == ([first, "d" if first == "g" else "g"] * 2), (kind, calls)
 
 
 @pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])

@@ -30,6 +30,10 @@ class Game:
     generator's a dict of named parts of its loss (averaged per epoch into
     history.csv beside ``g_loss``)."""
 
+    # The generator steps before the discriminator on each batch it steps on
+    # (the discriminator may then reuse what the generator's forward computed).
+    generator_first = False
+
     def __init__(self, train):
         self.loss = LOSSES[train.loss]
         self.gp_weight = train.gp_weight

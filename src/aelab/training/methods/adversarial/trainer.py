@@ -102,10 +102,14 @@ class AdversarialTrainer:
         for i, start in enumerate(range(0, len(x), s.batch_size)):
             idx = perm[start:start + s.batch_size]
             real, cond = x[idx], conditioned(self.model, None if y is None else y[idx])
+            generator_now = (i + 1) % s.n_critic == 0
+            if generator_now and self.game.generator_first:  # the game's order (FactorVAE: Algorithm 2)
+                g_loss, g_parts = self._generator_step(real, cond)
             d_loss, d_real, d_fake = self._discriminator_step(real, cond)
             d_sum, real_sum, fake_sum, n_d = d_sum + d_loss, real_sum + d_real, fake_sum + d_fake, n_d + 1
-            if (i + 1) % s.n_critic == 0:
-                g_loss, g_parts = self._generator_step(real, cond)
+            if generator_now:
+                if not self.game.generator_first:
+                    g_loss, g_parts = self._generator_step(real, cond)
                 g_sum, n_g = g_sum + g_loss, n_g + 1
                 parts = {k: parts.get(k, 0.0) + v for k, v in g_parts.items()}
         g_loss = float(g_sum) / n_g if n_g else math.nan
