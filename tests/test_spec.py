@@ -427,5 +427,5 @@ def test_the_cache_hash_leaves_out_how_a_run_is_executed_or_logged():
 def test_switching_the_kind_with_set_drops_the_files_fields_for_the_old_one():
     cfg = load_config("mnist-vae", ["model.kind=ae"])
     assert cfg.model.kind == "ae" and not hasattr(cfg.model, "kl_warmup")
-    with pytest.raises(ConfigError, match=r"model.beta: kind ae has no beta \(kinds that have it: cvae, vae\)"):
+    with pytest.raises(ConfigError, match=r"model.beta: kind ae has no beta \(kinds that have it: cvae, tcvae, vae, vamp\)"):
         load_config("mnist-vae", ["model.kind=ae", "model.beta=2"])
