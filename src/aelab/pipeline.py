@@ -95,11 +95,12 @@ def resolved(cfg: Config, data: Dataset, resuming: bool) -> Config:
     """``cfg`` as the run will record it: the data's label values when they
     had to be mapped, and the thread count ``auto`` chose (a result's last
     bits depend on it, so a resumed run and a rerun of config.yaml use the
-    same count; ``--threads`` still wins), and the training-set size a
-    model section asks for with an empty ``dataset_size`` (beta-TCVAE's N)."""
+    same count; ``--threads`` still wins), and what the model's family
+    reads from the data (``Family.resolved``: beta-TCVAE's N)."""
     cfg = record_labels(cfg, data, warn=not resuming)
-    if "dataset_size" in type(cfg.model).model_fields and cfg.model.dataset_size is None:
-        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"dataset_size": len(data.x_train)})})
+    model = family(cfg.model.kind).resolved(cfg.model, data)
+    if model is not cfg.model:
+        cfg = cfg.model_copy(update={"model": model})
     n = threads.resolve(cfg.train.threads)
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": n})})
 

@@ -95,6 +95,11 @@ class Family:
         """The family's own figures (loss curves are drawn for every run)."""
         return []
 
+    def resolved(self, spec, data):
+        """``spec`` with what the family reads from the training data filled in
+        (the run records it in config.yaml); by default ``spec`` itself."""
+        return spec
+
     def game(self, spec, train):
         """The :class:`~aelab.training.methods.adversarial.games.Game` that
         ``train.method: adversarial`` plays with this family's model: which

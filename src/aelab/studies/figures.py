@@ -172,7 +172,7 @@ def _metric_vs_params(folder: Path, complete: list[TrialRow], ctx: StudyContext)
         if not pairs:
             continue
         xs, ys = zip(*pairs)
-        categorical = p.kind == "categorical"
+        categorical = p.domain == "categorical"
         paths.append(plots.save_metric_vs_param(
             list(xs), list(ys), folder / f"{metric}_vs_{stem}.png", xlabel=p.key, ylabel=metric,
             categorical=categorical, log=p.log, order=p.shown_choices if categorical else None,

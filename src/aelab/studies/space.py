@@ -33,7 +33,7 @@ class Param:
     """One searched field: ``key`` is the dotted config path."""
 
     key: str
-    kind: str  # categorical | int | float
+    domain: str  # what values it takes: categorical | int | float (a field's, not a model's kind)
     choices: tuple = ()
     low: float = 0.0
     high: float = 0.0
@@ -55,15 +55,15 @@ class Param:
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """Draw (or read back an enqueued) value for this field."""
-        if self.kind == "categorical":
+        if self.domain == "categorical":
             return self.decode(trial.suggest_categorical(self.key, [encode(c) for c in self.choices]))
-        if self.kind == "int":
+        if self.domain == "int":
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def decode(self, stored: Any) -> Any:
         """The config value behind what Optuna stored."""
-        if self.kind != "categorical":
+        if self.domain != "categorical":
             return stored
         for c in self.choices:
             if encode(c) == stored:
@@ -72,9 +72,9 @@ class Param:
 
     def grid(self) -> list[Any]:
         """Every value a grid search visits."""
-        if self.kind == "categorical":
+        if self.domain == "categorical":
             return list(self.choices)
-        if self.kind == "int":
+        if self.domain == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if not self.step:
             raise ConfigError(f"space.{self.key}: a grid over a float range needs 'step'")
@@ -83,10 +83,10 @@ class Param:
 
     def probes(self) -> list[Any]:
         """Values checked against the config schema before a study starts."""
-        return list(self.choices) if self.kind == "categorical" else [self._num(self.low), self._num(self.high)]
+        return list(self.choices) if self.domain == "categorical" else [self._num(self.low), self._num(self.high)]
 
     def _num(self, v: float):
-        return int(v) if self.kind == "int" else float(v)
+        return int(v) if self.domain == "int" else float(v)
 
 
 def parse_space(space: dict) -> list[Param]:

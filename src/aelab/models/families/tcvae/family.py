@@ -91,6 +91,12 @@ class TCVAEFamily(VAEFamily):
     def build(self, spec, input_shape, num_classes):
         return build_variational(TCVAE, spec, input_shape)
 
+    def resolved(self, spec, data):
+        """An empty ``dataset_size`` becomes N, the training split's size."""
+        if spec.dataset_size is not None:
+            return spec
+        return spec.model_copy(update={"dataset_size": len(data.x_train)})
+
     def objective(self, spec, train):
         return tcvae_objective(train.loss, spec.alpha, spec.beta, spec.gamma, spec.dataset_size, spec.estimator)
 
