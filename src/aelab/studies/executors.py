@@ -20,10 +20,9 @@ import logging
 import math
 import multiprocessing as mp
 import socket
+import importlib
 import sys
 from dataclasses import replace
-
-import torch
 
 from ..data import load_dataset
 from ..errors import AelabError, ConfigError
@@ -75,9 +74,10 @@ def _worker_main(ctx: StudyContext, index: int, threads: int) -> None:
 
 def warm_up(ctx: StudyContext) -> None:
     """Pay once, before forking, what every worker would pay on its first
-    trial: torch.optim's lazy import of torch._dynamo (seconds) and loading
-    the base config's data set (cached in-process)."""
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    trial: importing torch and the gradient trainer, and loading the base
+    config's data set (cached in-process).  (Building an optimizer no longer
+    imports torch._dynamo: :mod:`aelab.training.lazy_dynamo`.)"""
+    importlib.import_module("aelab.training.gradient")
     try:
         load_dataset(load_config(ctx.base).data)
     except AelabError:

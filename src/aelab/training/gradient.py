@@ -21,6 +21,7 @@ import torch
 
 from ..spec import TrainSpec
 from .objectives import Objective
+from .lazy_dynamo import step as optimizer_step
 from .optim import make_optimizer, make_scheduler
 
 
@@ -117,7 +118,7 @@ class GradientTrainer:
             loss.backward()
             if self.spec.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.grad_clip)
-            self.optimizer.step()
+            optimizer_step(self.optimizer)  # optimizer.step() without importing torch._dynamo
             _accumulate(totals, {"loss": loss.detach(), **parts}, len(idx))
         return {k: float(v) / n for k, v in totals.items()}
 

@@ -5,6 +5,9 @@ import torch
 
 from ..errors import ConfigError
 from ..spec import TrainSpec
+from .lazy_dynamo import install as _lazy_dynamo
+
+_lazy_dynamo()  # optimizers built without importing torch._dynamo (seconds per process)
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,

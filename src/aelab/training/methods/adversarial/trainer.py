@@ -26,6 +26,7 @@ from ....models.family import conditioned
 from ....yardsticks import mean_pairwise_distance
 from ...checkpoint import _join_optimizer, _split_optimizer
 from ...gradient import TrainState, epoch_loop, epoch_seed
+from ...lazy_dynamo import step as optimizer_step
 from ...state_trainer import StateTrainer
 from .games import Game, ImageGame
 from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty  # noqa: F401 -- the public names
@@ -153,13 +154,13 @@ class AdversarialTrainer:
     def _discriminator_step(self, real: torch.Tensor, cond: tuple):
         self.opt_d.zero_grad(set_to_none=True)
         loss, d_real, d_fake = self.game.discriminator_backward(self.model, real, cond)
-        self.opt_d.step()
+        optimizer_step(self.opt_d)
         return loss, d_real, d_fake
 
     def _generator_step(self, real: torch.Tensor, cond: tuple) -> tuple[torch.Tensor, dict]:
         self.opt_g.zero_grad(set_to_none=True)
         loss, parts = self.game.generator_backward(self.model, real, cond)
-        self.opt_g.step()
+        optimizer_step(self.opt_g)
         if self.ema is not None:
             with torch.no_grad():
                 for avg, p in zip(self.ema, self.generator_params):
