@@ -74,6 +74,8 @@ def assert_equals_solo(member, alone) -> None:
                 assert _same(rf[key], rs[key]), f"epoch {rs['epoch']} {key}: fused {rf[key]!r}, solo {rs[key]!r}"
     for (name, pf), (_, ps) in zip(member.model.named_parameters(), alone.model.named_parameters()):
         assert torch.equal(pf.nan_to_num(7.0), ps.nan_to_num(7.0)), f"{name}: max relative gap {_rel(pf, ps):.1e}"
+    for (name, bf), (_, bs) in zip(member.model.named_buffers(), alone.model.named_buffers()):
+        assert torch.equal(bf, bs), f"buffer {name}: fused {bf}, solo {bs}"
     fs, ss = member.optimizer.state_dict()["state"], alone.optimizer.state_dict()["state"]
     assert fs.keys() == ss.keys()
     for pid in ss:
@@ -286,3 +288,69 @@ def test_only_a_trainer_that_declares_it_fuses():
     ga = copy.deepcopy(TINY)
     ga["train"] = {"method": "ga", "generations": 2, "population": 4}
     assert stack_key(load_config(ga)) is None
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae", "classifier"])
+def test_batch_norm_members_equal_their_solo_runs(tiny, digits, kind):
+    """Batch norm (1-d and 2-d, and the mirrored decoder's): each member
+    normalizes by its own batch statistics and moves its own running
+    statistics, which evaluation and the saved model then use."""
+    model = {"kind": kind, "encoder": [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"},
+                                       {"type": "batchnorm"}, {"type": "flatten"},
+                                       {"type": "dense", "units": 8}, {"type": "batchnorm"}]}
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": model, "train": {"seed": 1, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9}},
+               {"model": model, "train": {"seed": 2, "epochs": 6, "early_stopping": 1, "min_delta": 1e9}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits, chunk=2)
+    assert fused_members[2].state.stopped_early
+    for member in fused_members:
+        bn = next(m for m in member.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        assert int(bn.num_batches_tracked) > 0 and not torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+
+
+def test_batch_norm_with_a_cumulative_average(tiny, digits):
+    """momentum None (the running statistics as a cumulative average) and no
+    running statistics at all (batch statistics in evaluation too)."""
+    cfgs = configs(tiny, *({"model": {"encoder": [{"type": "dense", "units": 8}, {"type": "batchnorm"}]},
+                            "train": {"seed": s}} for s in (0, 1)))
+    data, tensors = digits
+    for momentum, track in ((None, True), (0.1, False)):
+        models = []
+        for cfg in cfgs:
+            model = pipeline.build(cfg, data, CPU, warn=False)
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm1d):
+                    m.momentum, m.track_running_stats = momentum, track
+                    if not track:
+                        m.running_mean = m.running_var = m.num_batches_tracked = None
+            models.append(model)
+        solo_models = copy.deepcopy(models)
+        trainer = FusedGradientTrainer(models, [c.train for c in cfgs], [c.model for c in cfgs])
+        trainer.fit(*tensors)
+        for cfg, member, model in zip(cfgs, trainer.members(), solo_models):
+            alone = pipeline.trainer(cfg.train.method).make(model, cfg, [])
+            alone.fit(*tensors)
+            assert_equals_solo(member, alone)
+
+
+def test_batch_norm_off_the_exact_path_agrees_to_rounding(tiny, digits):
+    """What CUDA runs: one batch norm over the members' channels side by
+    side, equal to the per-member kernels to float rounding, running
+    statistics included."""
+    from aelab.training.fused.forward import _batchnorm
+    from aelab.training.fused.stack import _compile
+    data, _ = digits
+    enc = [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"}, {"type": "batchnorm"}, {"type": "flatten"}]
+    cfgs = configs(tiny, *({"model": {"encoder": enc}, "train": {"seed": s}} for s in range(3)))
+    models = [pipeline.build(c, data, CPU, warn=False) for c in cfgs]
+    step = next(s for steps in _compile(models).values() for s in steps if s.op == "batchnorm")
+    params = [torch.stack([dict(m.named_parameters())[n] for m in models]) for n, _ in models[0].named_parameters()]
+    h = torch.randn(3, 5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    outs = {}
+    for exact in (True, False):
+        buffers = [torch.stack([dict(m.named_buffers())[n] for m in models]).clone() for n, _ in models[0].named_buffers()]
+        fwd = type("F", (), {"exact": exact, "buffers": buffers})
+        outs[exact] = (_batchnorm(fwd, step, params, h, object(), None), buffers)
+    torch.testing.assert_close(outs[False][0], outs[True][0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(outs[False][1], outs[True][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

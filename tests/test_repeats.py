@@ -41,10 +41,11 @@ def test_each_fused_seed_is_the_run_it_would_be_alone(tmp_path):
     assert "| recon_mse |" in (tmp_path / "rep" / "repeats.md").read_text()
 
 
-def test_a_model_that_does_not_stack_is_trained_one_run_after_another(tmp_path):
+def test_runs_that_do_not_stack_are_trained_one_after_another(tmp_path):
     cfg = _config()
-    cfg["model"]["encoder"] = [{"type": "dense", "units": 8}, {"type": "batchnorm"}]  # running statistics: no rule yet
-    with pytest.warns(UserWarning, match=r"2 runs trained one after another, not fused \(fused training"):
+    cfg["train"]["optimizer_args"] = {"foreach": True}  # the fused rules mirror torch's single-tensor update only
+    said = r"2 runs trained one after another, not fused \(train.optimizer_args: .*foreach=True is not supported"
+    with pytest.warns(UserWarning, match=said):
         summary = aelab.train_repeats(cfg, 2, out=tmp_path / "rep")
     assert summary["trained"] == "one after another"
     alone = aelab.train(copy.deepcopy(cfg) | {"train": {**cfg["train"], "seed": 1}}, out=tmp_path / "alone")

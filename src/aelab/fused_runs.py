@@ -13,8 +13,8 @@ figures and report.  So a group killed at any moment leaves ordinary
 interrupted runs, and resuming them (fused again, or one by one with
 ``aelab train --resume``) ends where the uninterrupted group ends.
 
-What does not stack (batch norm, families that do not declare a fused
-objective -- conditional, adversarial, regularized --, GA/ES, a group of one) trains one run after another
+What does not stack (families that do not declare a fused objective --
+conditional, adversarial, regularized --, GA/ES, a group of one) trains one run after another
 through the solo pipeline, with one warning line saying why when fusing was
 expected.
 """

@@ -86,10 +86,14 @@ member's own call of the solo kernel (oneDNN's grouped kernels do not round
 as the solo ones do), so what fuses around them is everything else: the
 dense layers, activations, losses and optimizer steps; off it (CUDA) they
 run as one grouped convolution with the members as its groups (HFTA's
-rule), equal to the per-member kernels to float rounding.
+rule), equal to the per-member kernels to float rounding.  Batch norm is
+the same: each member's own call of the solo kernel on the exact path, on
+its own stacked buffers (running mean and variance, batch count), which
+evaluation, checkpoints and the saved models then carry; off it one batch
+norm over the members' channels side by side.
 
-Not covered: batch norm (its running statistics), conditional families
-(cvae/cgan), adversarial training, torch's ``foreach``/``fused`` optimizer
+Not covered: conditional families (cvae/cgan: the label enters the
+decoder, a step the plan does not have), adversarial training, torch's ``foreach``/``fused`` optimizer
 implementations, and callbacks that need the model mid-epoch.  A family
 fuses only when its own class declares which fused objective is its
 (``Family.fuses_as``).  Resuming works: members restored from their
@@ -98,6 +102,7 @@ checkpoints carry their optimizer state into the stack
 
 The modules, lowest first (each imports only modules listed before it):
 
+* :mod:`.allocator` -- glibc keeps the stacked batches' freed memory for reuse;
 * :mod:`.scalars` -- per-member scalars rounded as torch rounds its own;
 * :mod:`.calibration` -- which batched kernel equals the per-member one, and
   the witnesses of an elementwise kernel's two paths;

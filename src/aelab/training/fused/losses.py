@@ -24,7 +24,9 @@ class _BCE(torch.autograd.Function):
     and the backward is the solo chain op for op: with ``g0 = -dL/de``
     (``-fl(1/M)``), ``t1 = g0 * x``, ``t2 = t1 / p``, ``t3 = g0 * (1 - x)``,
     ``t4 = t3 / ((-p) + 1)`` (log1p's backward), ``g_p = t2 - t4`` (== ``t2 +
-    neg(t4)``), and clamp's ``where(min <= q <= max, g_p, 0)`` as ``p == q``."""
+    neg(t4)``), and clamp's ``where(min <= q <= max, g_p, 0)`` as ``p == q``
+    (skipped when no element was clamped: one ``aminmax`` read in the
+    forward instead of a comparison and a select in the backward)."""
 
     @staticmethod
     def forward(ctx, q, x, mode):
@@ -41,6 +43,8 @@ class _BCE(torch.autograd.Function):
         else:  # sum over each sample's elements, mean over the samples
             value = s.flatten(2).sum(2).mean(1).neg_()
             ctx.scale = s.shape[1]
+        lo, hi = torch.aminmax(q)  # one read: whether clamp changed anything (NaN: it did)
+        ctx.clamped = not (float(lo) >= eps and float(hi) <= 1 - eps)
         ctx.save_for_backward(q, x, p, one_minus_x, neg_p)
         return value
 
@@ -51,6 +55,8 @@ class _BCE(torch.autograd.Function):
         t2 = (g0 * x).div_(p)
         t4 = (g0 * one_minus_x).div_(neg_p + 1)
         gp = t2.sub_(t4)
+        if not ctx.clamped:  # clamp's backward passes every element through
+            return gp, None, None
         return torch.where(p == q, gp, 0.0), None, None
 
 

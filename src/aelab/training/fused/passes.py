@@ -45,6 +45,7 @@ class _Passes:
             losses, parts = [], {}
             for a in range(0, K, c):  # members in cache-sized chunks, each stepped while its gradients are hot
                 b = min(a + c, K)
+                self.forward.buffers = [t[a:b] for t in self.buffers]  # views: batch norm updates them in place
                 loss, part, grads = self._loss_and_grads([p[a:b] for p in self.params], x, y, idx[a:b],
                                                          noise if c >= K else noise.slice(a, b), kl_w[a:b])
                 if any(clips[a:b]):
@@ -92,6 +93,7 @@ class _Passes:
                 kc = min(c, K - a)
                 xs = xb.unsqueeze(0).expand(kc, *xb.shape).contiguous()
                 ys = None if y is None else y[i:i + EVAL_BATCH].unsqueeze(0).expand(kc, -1).contiguous()
+                self.forward.buffers = [t[a:a + kc] for t in self.buffers]
                 loss, part = self.objective(self.forward, [p[a:a + kc] for p in self.params], xs, ys, None,
                                             kl_w[a:a + kc])
                 value = part.pop("_value", None)

@@ -33,6 +33,11 @@ def check_stackable(models: list[nn.Module]) -> None:
             if p.shape != p0.shape:
                 raise ValueError(f"fused training needs models of one shape: parameter '{name}' is "
                                  f"{tuple(p.shape)} in model {k} but {tuple(p0.shape)} in model 0")
+        theirs = [(n, tuple(b.shape)) for n, b in model.named_buffers()]
+        ours = [(n, tuple(b.shape)) for n, b in models[0].named_buffers()]
+        if theirs != ours:
+            raise ValueError(f"fused training needs models of one architecture: model {k}'s buffers "
+                             f"{theirs} differ from model 0's {ours}")
         if len(mine) != len(ref):
             extra = (mine if len(mine) > len(ref) else ref)[min(len(mine), len(ref))][0]
             raise ValueError(f"fused training needs models of one architecture: parameter '{extra}' is in "
@@ -92,12 +97,13 @@ def _all_leaves(model: nn.Module) -> list[nn.Module]:
 
 @dataclass
 class _Step:
-    op: str  # linear | conv | act | per_sample | dropout | flatten | reshape (forward.RUN)
+    op: str  # linear | conv | batchnorm | act | per_sample | dropout | flatten | reshape (forward.RUN)
     module: nn.Module | None = None
     weight: int = -1
     bias: int | None = None
     rates: tuple[float, ...] = ()  # dropout: each member's rate
     shape: tuple[int, ...] = ()
+    buffers: tuple[int, ...] = ()  # batch norm: running mean, running variance, batches tracked
 
 
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity)
@@ -107,6 +113,7 @@ _PER_SAMPLE = (nn.Softmax, nn.MaxPool2d, nn.Upsample, nn.AdaptiveMaxPool2d)
 def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
     """Each part of the model (body, heads, decoder) as steps over (K, N, ...) tensors."""
     index = {id(p): i for i, p in enumerate(models[0].parameters())}
+    buffers = {id(b): i for i, b in enumerate(models[0].buffers())}
     parts = [_parts(m) for m in models]
     plan = {}
     for name, part in parts[0].items():
@@ -121,6 +128,12 @@ def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
                     raise ValueError(f"fused training: no rule for {leaf!r}")
                 steps.append(_Step("conv", leaf, index[id(leaf.weight)],
                                    index[id(leaf.bias)] if leaf.bias is not None else None))
+            elif isinstance(leaf, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                steps.append(_Step("batchnorm", leaf, index[id(leaf.weight)] if leaf.affine else -1,
+                                   index[id(leaf.bias)] if leaf.affine else None,
+                                   buffers=tuple(buffers[id(b)] for b in (leaf.running_mean, leaf.running_var,
+                                                                          leaf.num_batches_tracked))
+                                   if leaf.track_running_stats else ()))
             elif isinstance(leaf, nn.Dropout):
                 steps.append(_Step("dropout", leaf, rates=tuple(float(o[j].p) for o in others)))
             elif isinstance(leaf, nn.Flatten):
@@ -138,6 +151,6 @@ def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
                 steps.append(_Step("per_sample", leaf))
             else:
                 raise ValueError(f"fused training has no batched rule for layer {type(leaf).__name__} "  # noqa: TRY004
-                                 f"(dense and convolution layers, activations, dropout, pooling and reshapes only)")
+                                 f"(dense and convolution layers, batch norm, activations, dropout, pooling and reshapes only)")
         plan[name] = steps
     return plan

@@ -15,6 +15,7 @@ from ..gradient import GradientTrainer, TrainState
 from ...models.family import family
 from ..objectives import make_objective
 from ..registry import methods, trainer
+from .allocator import keep_freed_memory
 from .forward import _Forward
 from .losses import _Objective
 from .optimizer import _FLAGS, _Group, _hypers
@@ -113,6 +114,9 @@ class FusedGradientTrainer(_Passes):
         with torch.no_grad():
             own = [dict(m.named_parameters()) for m in models]
             self.params = [torch.stack([own[k][n].detach() for k in self.active]) for n in self.names]
+            mine = [dict(m.named_buffers()) for m in models]
+            self.buffer_names = [n for n, _ in models[0].named_buffers()]
+            self.buffers = [torch.stack([mine[k][n] for k in self.active]) for n in self.buffer_names]
         self._build_groups()
         self._import()
 
@@ -145,6 +149,7 @@ class FusedGradientTrainer(_Passes):
         if rows:
             idx = torch.tensor(rows, device=self.device)
             self.params = [p.index_select(0, idx) for p in self.params]
+            self.buffers = [b.index_select(0, idx) for b in self.buffers]
         groups, offset = [], 0
         for _, _, group, members in self.groups:
             keep = [r for r, k in enumerate(members) if k not in done]
@@ -158,6 +163,8 @@ class FusedGradientTrainer(_Passes):
     # -------------------------------------------------------------- loop
     def fit(self, x_train: Tensor, y_train: Tensor | None, x_val: Tensor, y_val: Tensor | None) -> list[TrainState]:
         """Train every member to its end; returns the K states (order given)."""
+        if self.device.type == "cpu":
+            keep_freed_memory()  # the stacked batches' memory is reused, not faulted in again
         if any(step.op == "conv" for steps in self.forward.plan.values() for step in steps):
             self.widest = max(self.widest, _widest_activation(self.trainers[0].model, x_train[:1]))
         for tr in self.trainers:
@@ -217,13 +224,16 @@ class FusedGradientTrainer(_Passes):
 
     # ----------------------------------------------------------- members
     def _write_back(self, members) -> None:
-        """Copy members' stacked weights into their own models."""
+        """Copy members' stacked weights (and buffers) into their own models."""
         rows = {k: r for r, k in enumerate(self.active)}
         with torch.no_grad():
             for k in members:
                 own = dict(self.trainers[k].model.named_parameters())
                 for name, p in zip(self.names, self.params):
                     own[name].copy_(p[rows[k]])
+                mine = dict(self.trainers[k].model.named_buffers())
+                for name, b in zip(self.buffer_names, self.buffers):
+                    mine[name].copy_(b[rows[k]])
 
     def _export(self, members) -> None:
         """Members' optimizer state into their torch optimizers, in torch's format."""
