@@ -354,3 +354,19 @@ def test_batch_norm_off_the_exact_path_agrees_to_rounding(tiny, digits):
     torch.testing.assert_close(outs[False][0], outs[True][0], rtol=1e-5, atol=1e-5)
     for a, b in zip(outs[False][1], outs[True][1]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_allocator_setting_applies_on_glibc_only(monkeypatch):
+    """Raised once per process where the C library is glibc; elsewhere
+    nothing is changed and training goes on."""
+    import sys as _sys
+
+    from aelab.training.fused import allocator
+    monkeypatch.setattr(allocator, "_DONE", [])
+    monkeypatch.setattr(_sys, "platform", "darwin")
+    assert allocator.keep_freed_memory() is False
+    monkeypatch.setattr(allocator, "_DONE", [])
+    monkeypatch.setattr(_sys, "platform", "linux")
+    glibc = hasattr(__import__("ctypes").CDLL(None), "gnu_get_libc_version")
+    assert allocator.keep_freed_memory() is glibc
+    assert allocator.keep_freed_memory() is glibc  # once: the first answer is kept
