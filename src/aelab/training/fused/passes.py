@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..gradient import epoch_seed
+from ..gradient import epoch_seed, rows
 from ..objectives import kl_weight
 from .noise import _MemberRNG, _Noise
 from .scalars import _coef
@@ -66,7 +66,8 @@ class _Passes:
 
     def _loss_and_grads(self, stacks, x, y, idx, noise, kl_w):
         params = [p.detach().requires_grad_() for p in stacks]
-        loss, parts = self.objective(self.forward, params, x[idx], None if y is None else y[idx], noise, kl_w)
+        yb = None if y is None else rows(y, idx)
+        loss, parts = self.objective(self.forward, params, rows(x, idx), yb, noise, kl_w)
         grads = torch.autograd.grad(loss.sum(), params)  # d(sum)/d(loss_k) = 1: each member's own gradient
         return loss.detach(), parts, grads
 

@@ -25,7 +25,7 @@ import torch
 from ....models.family import conditioned
 from ....yardsticks import mean_pairwise_distance
 from ...checkpoint import _join_optimizer, _split_optimizer
-from ...gradient import TrainState, epoch_loop, epoch_seed
+from ...gradient import TrainState, epoch_loop, epoch_seed, rows
 from ...lazy_dynamo import step as optimizer_step
 from ...state_trainer import StateTrainer
 from .games import Game, ImageGame
@@ -102,7 +102,7 @@ class AdversarialTrainer:
         parts: dict[str, torch.Tensor] = {}
         for i, start in enumerate(range(0, len(x), s.batch_size)):
             idx = perm[start:start + s.batch_size]
-            real, cond = x[idx], conditioned(self.model, None if y is None else y[idx])
+            real, cond = rows(x, idx), conditioned(self.model, None if y is None else rows(y, idx))
             generator_now = (i + 1) % s.n_critic == 0
             if generator_now and self.game.generator_first:  # the game's order (FactorVAE: Algorithm 2)
                 g_loss, g_parts = self._generator_step(real, cond)
