@@ -91,3 +91,25 @@ def test_every_run_directory_of_a_fused_group_is_an_ordinary_run(study, tmp_path
             assert {p.name for p in d.iterdir()} >= {"config.yaml", "history.csv", "checkpoint.safetensors",
                                                      "model.safetensors", "metrics.json", "report.md"}
     assert all(len(r.runs) == 2 for r in result.rows)
+
+
+def test_a_random_search_takes_its_draws_together_with_the_trials_of_one_by_one(study, tmp_path, groups):
+    """Random draws never read results, so a worker asks the budget's draws
+    at once and fuses their runs; the trials (values, numbers, order) are
+    the ones drawn one at a time."""
+    study = study | {"strategy": "random", "trials": 4, "space": {
+        "train.lr": {"low": 0.001, "high": 0.01, "log": True}, "train.optimizer": ["adam", "rmsprop"]}}
+    fused = run_study(study, out=tmp_path / "fused")
+    assert groups == [8]  # 4 trials x 2 seeds of one architecture
+    groups.clear()
+    alone = run_study(study, out=tmp_path / "alone", fuse=False)
+    assert groups == []
+    assert [r.values for r in fused.rows] == [r.values for r in alone.rows]
+    assert numbers(fused) == numbers(alone) and {r.state for r in fused.rows} == {"complete"}
+
+
+def test_a_sampler_that_reads_results_proposes_one_trial_at_a_time(study, tmp_path, groups):
+    """TPE's next draw depends on the last result: only each trial's seeds fuse."""
+    study = study | {"strategy": "tpe", "trials": 3, "space": {"train.lr": {"low": 0.001, "high": 0.01}}}
+    result = run_study(study, out=tmp_path / "tpe")
+    assert groups == [2, 2, 2] and len(result.rows) == 3

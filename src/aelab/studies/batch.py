@@ -1,7 +1,9 @@
-"""Queued trials trained together: a study's fused step.
+"""Trials trained together: a study's fused step.
 
-A grid (or any queued) study knows its trials before it runs them, so a
-worker can take several of them at once, train all their seeds in one call
+A grid (or any queued) study knows its trials before it runs them, and a
+random search's draws never read results, so a worker can take several
+trials at once (the queued ones, or that many fresh draws -- the very
+trials it would have drawn one by one), train all their seeds in one call
 -- :func:`aelab.cache.cached_runs`, which fuses the runs whose models stack
 (:mod:`aelab.fused_runs`) -- and then score each trial from its own runs,
 exactly as if it had been run alone.  Each trial still has its own run
@@ -9,8 +11,9 @@ directories (cached by config hash, resumable), its own state in the
 storage and its own failure: when the batch's training fails, every trial
 is retried on its own, so only the faulty ones fail.
 
-Trials a sampler has yet to propose (random, TPE, NSGA-II, evolution) are
-run one at a time, their seeds still fused with each other.
+Trials proposed from earlier results (TPE, NSGA-II, architecture evolution
+and architecture search) are run one at a time, their seeds still fused
+with each other.
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from optuna.trial import TrialState
 
 from ..cache import cached_runs
 from ..errors import ConfigError
-from .context import StudyContext
+from .context import StudyContext, counted
 from .objective import begin, failing, score
+from .strategies import get_strategy
 from .trial import TrialFailed, run_repeats, seeds
 
 MEMBERS = 64  # runs one batch trains at most (fused groups are further split to fit memory)
@@ -38,8 +42,13 @@ def waiting(study: optuna.Study) -> int:
 
 def batch_size(study: optuna.Study, ctx: StudyContext) -> int:
     """Trials to take at once: up to :data:`MEMBERS` runs, and no more than
-    this worker's share of the queue (the other workers get theirs)."""
-    return min(max(1, MEMBERS // ctx.repeats), math.ceil(waiting(study) / max(1, ctx.workers)))
+    this worker's share of the queue -- or, for a strategy whose draws are
+    independent of results, of the trials left in the budget (the other
+    workers get theirs)."""
+    todo = waiting(study)
+    if not todo and get_strategy(ctx.strategy).independent and not ctx.proposer.reads_history:
+        todo = max(0, ctx.budget - len(counted(study.get_trials(deepcopy=False))))
+    return min(max(1, MEMBERS // ctx.repeats), math.ceil(todo / max(1, ctx.workers)))
 
 
 def run_batch(study: optuna.Study, ctx: StudyContext) -> bool:

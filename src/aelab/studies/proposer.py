@@ -19,6 +19,7 @@ class Proposer:
 
     label_column: str | None = None  # a results column before the space's fields ("architecture")
     many: bool = False  # hundreds of configurations: figures show the best, not one bar each
+    reads_history: bool = False  # proposes from the study's earlier trials (so one at a time)
 
     def config(self, study, trial, ctx, values: dict):
         """The validated config of ``trial`` from the suggested ``values``."""

@@ -22,6 +22,10 @@ class Strategy(ABC):
     """How a study chooses the configurations it trains."""
 
     name: str = ""
+    # Whether its proposals do not depend on earlier trials' results, so a
+    # worker may ask several at once and train them together (fused) and
+    # get the very trials it would have got one by one.
+    independent: bool = False
 
     @abstractmethod
     def sampler(self, params: list[Param], seed: int) -> optuna.samplers.BaseSampler:
@@ -42,6 +46,7 @@ class Grid(Strategy):
     """Every point of the Cartesian product, each exactly once."""
 
     name = "grid"
+    independent = True
 
     def sampler(self, params, seed):
         return optuna.samplers.RandomSampler(seed=seed)  # never consulted: all points are queued
@@ -58,7 +63,10 @@ class Grid(Strategy):
 
 
 class Random(Strategy):
+    """Independent uniform draws: a draw never reads the results."""
+
     name = "random"
+    independent = True
 
     def sampler(self, params, seed):
         return optuna.samplers.RandomSampler(seed=seed)

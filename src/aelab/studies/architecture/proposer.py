@@ -20,6 +20,7 @@ class ArchitectureProposer(Proposer):
     input_shape: tuple[int, int, int]
     label_column = "architecture"
     many = True
+    reads_history = True  # every strategy's proposal is drawn or mutated from the trials so far
 
     def config(self, study, trial, ctx, values):
         from .propose import propose
