@@ -370,3 +370,28 @@ def test_the_allocator_setting_applies_on_glibc_only(monkeypatch):
     glibc = hasattr(__import__("ctypes").CDLL(None), "gnu_get_libc_version")
     assert allocator.keep_freed_memory() is glibc
     assert allocator.keep_freed_memory() is glibc  # once: the first answer is kept
+
+
+@pytest.mark.parametrize("encoder", [[16], [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"},
+                                           {"type": "flatten"}, {"type": "dense", "units": 8}]])
+def test_conditional_vae_members_equal_their_solo_runs(tiny, digits, encoder):
+    """The one-hot label joins the body's features and the code in every
+    member, as the solo CVAE joins them; beta, warm-up and optimizers differ."""
+    model = {"kind": "cvae", "encoder": encoder, "latent_dim": 2}
+    members = [{"model": model, "train": {"seed": 0, "loss": "bce"}},
+               {"model": {**model, "beta": 2.0, "kl_warmup": 2}, "train": {"seed": 1, "loss": "bce", "lr": 0.003}},
+               {"model": model, "train": {"seed": 2, "loss": "bce", "optimizer": "rmsprop"}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits, chunk=2)
+    assert "val_kl" in fused_members[0].state.history[-1]
+
+
+def test_a_module_declares_what_fuses_in_its_own_class_only():
+    """``fused_layout`` is read from the module's own class: a subclass of
+    the conditional VAE does not inherit it (it may train otherwise)."""
+    from aelab.models.families.cvae.family import CVAE
+    from aelab.training.fused.stack import layout
+    model = CVAE(torch.nn.Flatten(), torch.nn.Linear(74, 2), torch.nn.Linear(74, 2), torch.nn.Linear(12, 64), 2, 10)
+    assert layout(model)[1] == "conditional"
+    sub = type("Other", (CVAE,), {})(*model.children(), 2, 10)
+    with pytest.raises(ValueError, match="fused training covers"):
+        layout(sub)

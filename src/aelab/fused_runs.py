@@ -14,7 +14,7 @@ interrupted runs, and resuming them (fused again, or one by one with
 ``aelab train --resume``) ends where the uninterrupted group ends.
 
 What does not stack (families that do not declare a fused objective --
-conditional, adversarial, regularized --, GA/ES, a group of one) trains one run after another
+adversarial, regularized, the conditional GAN --, GA/ES, a group of one) trains one run after another
 through the solo pipeline, with one warning line saying why when fusing was
 expected.
 """

@@ -92,8 +92,12 @@ its own stacked buffers (running mean and variance, batch count), which
 evaluation, checkpoints and the saved models then carry; off it one batch
 norm over the members' channels side by side.
 
-Not covered: conditional families (cvae/cgan: the label enters the
-decoder, a step the plan does not have), adversarial training, torch's ``foreach``/``fused`` optimizer
+The conditional VAE stacks too: its module declares its parts
+(``CVAE.fused_layout``) and the fused losses join each member's one-hot
+label to the body's features and to the code, as ``CVAE`` joins them.
+
+Not covered: adversarial training (the GANs, cgan included, and the
+adversarial autoencoders), torch's ``foreach``/``fused`` optimizer
 implementations, and callbacks that need the model mid-epoch.  A family
 fuses only when its own class declares which fused objective is its
 (``Family.fuses_as``).  Resuming works: members restored from their

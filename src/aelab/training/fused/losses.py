@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...models.conditioning import one_hot
 from ..objectives import _bce
 from .forward import _Forward
 from .noise import _Noise
@@ -89,17 +90,18 @@ class _Objective:
     """A family's loss for every member at once: ``(losses (K,), parts)``,
     each member's batch reduced exactly as the solo objective reduces it
     (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
-    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct`` or ``variational``.
+    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``
+    or ``conditional`` (``num_classes``: the conditional model's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
     it returns the losses (K,) and the parts (``acc``, or ``recon`` and
     ``kl``; ``_value`` the classifier's reported loss)."""
 
-    def __init__(self, name: str, loss: str):
-        self.loss = loss
+    def __init__(self, name: str, loss: str, num_classes: int | None = None):
+        self.loss, self.num_classes = loss, num_classes
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
-                     "variational": self._variational}[name]
+                     "variational": self._variational, "conditional": self._conditional}[name]
 
     def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, kl_w: list[float]):
         return self._run(fwd, params, x, y, noise, kl_w)
@@ -127,9 +129,16 @@ class _Objective:
             value = fn(x_hat, x, reduction="none").reshape(K, -1).mean(1)
         return value, {"recon": value.detach()}
 
-    def _variational(self, fwd, params, x, y, noise, kl_w):
+    def _conditional(self, fwd, params, x, y, noise, kl_w):
+        """The conditional VAE (Sohn et al. 2015, eq. 4): the one-hot label
+        beside the body's features and beside the code, as ``CVAE`` joins them."""
+        return self._variational(fwd, params, x, y, noise, kl_w, condition=one_hot(y, self.num_classes))
+
+    def _variational(self, fwd, params, x, y, noise, kl_w, condition=None):
         K = x.shape[0]
         h = fwd.part("body", params, x, noise)
+        if condition is not None:
+            h = torch.cat([h.flatten(2), condition], dim=2)
         mu = fwd.part("to_mu", params, h, noise)
         logvar = fwd.part("to_logvar", params, h, noise)
         if noise is not None:  # VAE.reparameterize; each member's eps from its own generator
@@ -139,6 +148,8 @@ class _Objective:
             z = mu + torch.exp(0.5 * logvar) * eps
         else:
             z = mu
+        if condition is not None:
+            z = torch.cat([z, condition.to(z.dtype)], dim=2)
         x_hat = fwd.part("decoder", params, z, noise)
         if self.loss == "bce":
             recon = _BCE.apply(x_hat, x, "sum") if fwd.exact else _bce(x_hat, x).flatten(2).sum(2).mean(1)

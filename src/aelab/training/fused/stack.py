@@ -77,9 +77,15 @@ LAYOUTS = ((VAE, ("body", "to_mu", "to_logvar", "decoder"), "variational"),
 
 def layout(model: nn.Module) -> tuple[dict[str, nn.Module], str]:
     """The stackable parts of ``model`` and the name of its objective.  The
-    module's type must be one of :data:`LAYOUTS` exactly: a subclass (a
+    module's type must be one of :data:`LAYOUTS` exactly, or declare its
+    own ``fused_layout = (parts, objective)`` in its class body (the
+    conditional VAE, whose module lives with its family): a subclass (a
     denoising or contractive autoencoder, say) may train under another
     objective, which the fused losses do not know."""
+    own = type(model).__dict__.get("fused_layout")
+    if own is not None:
+        parts, objective = own
+        return {name: getattr(model, name) for name in parts}, objective
     for module, parts, objective in LAYOUTS:
         if type(model) is module:
             return {name: getattr(model, name) for name in parts}, objective

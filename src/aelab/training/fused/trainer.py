@@ -12,7 +12,7 @@ from torch import nn
 
 from ..checkpoint import restore_checkpoint
 from ..gradient import GradientTrainer, TrainState
-from ...models.family import family
+from ...models.family import conditioned, family
 from ..objectives import make_objective
 from ..registry import methods, trainer
 from .allocator import keep_freed_memory
@@ -99,7 +99,7 @@ class FusedGradientTrainer(_Passes):
         self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
         plan = _compile(models)
         self.forward = _Forward(plan, self.exact)
-        self.objective = _Objective(objective, train_specs[0].loss)
+        self.objective = _Objective(objective, train_specs[0].loss, getattr(models[0], "num_classes", None))
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []
@@ -166,7 +166,8 @@ class FusedGradientTrainer(_Passes):
         if self.device.type == "cpu":
             keep_freed_memory()  # the stacked batches' memory is reused, not faulted in again
         if any(step.op == "conv" for steps in self.forward.plan.values() for step in steps):
-            self.widest = max(self.widest, _widest_activation(self.trainers[0].model, x_train[:1]))
+            self.widest = max(self.widest, _widest_activation(self.trainers[0].model, x_train[:1],
+                                                              None if y_train is None else y_train[:1]))
         for tr in self.trainers:
             for cb in tr.callbacks:
                 cb.on_train_start(tr)
@@ -263,14 +264,14 @@ def _started(optimizer: torch.optim.Optimizer) -> bool:
 
 
 @torch.no_grad()
-def _widest_activation(model: nn.Module, x: Tensor) -> int:
+def _widest_activation(model: nn.Module, x: Tensor, y: Tensor | None) -> int:
     """The most floats any layer of ``model`` outputs per sample (eval mode: no noise drawn)."""
     sizes, was_training = [0], model.training
     hooks = [m.register_forward_hook(lambda _, __, out: sizes.append(out[0].numel()))
              for m in model.modules() if not list(m.children()) and not isinstance(m, nn.Identity)]
     try:
         model.eval()
-        model(x)
+        model(x, *conditioned(model, y))
     finally:
         for h in hooks:
             h.remove()

@@ -32,6 +32,9 @@ class CVAE(nn.Module):
 
     kind = "cvae"
     capabilities = frozenset({EMBED, DECODE, GENERATIVE, CONDITIONAL})
+    # what fused training stacks (aelab.training.fused.stack.layout): these
+    # parts, under the fused losses' conditional ELBO
+    fused_layout = (("body", "to_mu", "to_logvar", "decoder"), "conditional")
 
     def __init__(self, body: nn.Module, to_mu: nn.Module, to_logvar: nn.Module, decoder: nn.Module,
                  latent_dim: int, num_classes: int):
@@ -68,6 +71,7 @@ class CVAE(nn.Module):
 
 class CVAEFamily(VAEFamily):
     kind = "cvae"
+    fuses_as = "conditional"  # training/fused/losses.py computes this objective for stacked members
     description = "conditional VAE: encoder and decoder see the one-hot label; sample(n, y) draws a chosen class"
     capabilities = CVAE.capabilities
     needs_labels = True
