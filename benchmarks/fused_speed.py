@@ -122,7 +122,7 @@ def step_micro(cfgs, data, device, tensors, steps: int = 20) -> None:
 
     def stacked(engine):
         params = [p.detach().requires_grad_() for p in trainer.params]
-        loss, _ = trainer.objective(engine, params, xb, None, None, [1.0] * K)
+        loss, _ = trainer.objective(engine, params, xb, None, None, {"kl_w": [1.0] * K})
         return torch.autograd.grad(loss.sum(), params)
 
     from aelab.training.fused import (

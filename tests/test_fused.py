@@ -395,3 +395,25 @@ def test_a_module_declares_what_fuses_in_its_own_class_only():
     sub = type("Other", (CVAE,), {})(*model.children(), 2, 10)
     with pytest.raises(ValueError, match="fused training covers"):
         layout(sub)
+
+
+@pytest.mark.parametrize("capacity_of", ["image", "batch"])
+def test_capacity_vae_members_equal_their_solo_runs(tiny, digits, capacity_of):
+    """dbvae (Burgess et al. 2018, eq. 8): each member its own gamma and
+    capacity ramp, C taken at its own epoch; history reports C as the solo
+    run does."""
+    model = {"kind": "dbvae", "encoder": [16], "latent_dim": 2, "capacity_of": capacity_of,
+             "gamma": 10, "capacity_max": 5, "capacity_epochs": 2}
+    members = [{"model": model, "train": {"seed": 0, "loss": "bce"}},
+               {"model": {**model, "gamma": 3, "capacity_epochs": 0}, "train": {"seed": 1, "loss": "bce"}},
+               {"model": {**model, "capacity_max": 2}, "train": {"seed": 2, "loss": "bce", "optimizer": "sgd",
+                                                               "lr": 0.01}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits, chunk=2)
+    assert [m.state.history[0]["train_capacity"] for m in fused_members] == [0.0, 5.0, 0.0]
+
+
+def test_members_holding_different_kls_at_c_do_not_stack(tiny, digits):
+    model = {"kind": "dbvae", "encoder": [16], "latent_dim": 2}
+    cfgs = configs(tiny, {"model": {**model, "capacity_of": "image"}}, {"model": {**model, "capacity_of": "batch"}})
+    with pytest.raises(ValueError, match="one model.capacity_of for all members"):
+        fused_group(cfgs, digits[0], CPU)

@@ -94,7 +94,10 @@ norm over the members' channels side by side.
 
 The conditional VAE stacks too: its module declares its parts
 (``CVAE.fused_layout``) and the fused losses join each member's one-hot
-label to the body's features and to the code, as ``CVAE`` joins them.
+label to the body's features and to the code, as ``CVAE`` joins them.  So
+does the dbvae (``DBVAE.fused_layout``; Burgess et al. 2018, eq. 8): each
+member its own gamma and capacity C at its own epoch
+(:meth:`.losses._Objective.scalars`).
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
-from ..objectives import _bce
+from ..objectives import _bce, kl_weight
 from .forward import _Forward
 from .noise import _Noise
 from .scalars import _coef
@@ -90,23 +90,43 @@ class _Objective:
     """A family's loss for every member at once: ``(losses (K,), parts)``,
     each member's batch reduced exactly as the solo objective reduces it
     (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
-    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``
-    or ``conditional`` (``num_classes``: the conditional model's).
+    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``,
+    ``conditional`` (``num_classes``: the conditional model's) or
+    ``capacity`` (the dbvae's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
     it returns the losses (K,) and the parts (``acc``, or ``recon`` and
     ``kl``; ``_value`` the classifier's reported loss)."""
 
-    def __init__(self, name: str, loss: str, num_classes: int | None = None):
-        self.loss, self.num_classes = loss, num_classes
+    def __init__(self, name: str, loss: str, num_classes: int | None = None, specs: list | None = None):
+        """``specs``: the members' model specs (a capacity group must hold
+        each image's KL, or the batch's, in every member alike)."""
+        self.name, self.loss, self.num_classes = name, loss, num_classes
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
-                     "variational": self._variational, "conditional": self._conditional}[name]
+                     "variational": self._variational, "conditional": self._conditional,
+                     "capacity": self._capacity}[name]
+        if name == "capacity":
+            held = sorted({s.capacity_of for s in specs})
+            if len(held) > 1:
+                raise ValueError(f"fused training needs one model.capacity_of for all members, got {held}")
+            self.per_image = held[0] == "image"
 
-    def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, kl_w: list[float]):
-        return self._run(fwd, params, x, y, noise, kl_w)
+    def scalars(self, specs: list, epochs: list[int]) -> dict[str, list[float]]:
+        """Each member's per-epoch loss weights, from its model spec: the KL
+        weight (beta, warm-up), and for the capacity objective gamma and C."""
+        out = {"kl_w": [kl_weight(float(getattr(s, "beta", 1.0)), int(getattr(s, "kl_warmup", 0)), e)
+                        for s, e in zip(specs, epochs)]}
+        if self.name == "capacity":
+            out["gamma"] = [float(s.gamma) for s in specs]
+            out["capacity"] = [float(s.capacity(e)) for s, e in zip(specs, epochs)]
+        return out
 
-    def _classify(self, fwd, params, x, y, noise, kl_w):
+    def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, w: dict[str, list[float]]):
+        """``w``: the members' :meth:`scalars` (this pass's members)."""
+        return self._run(fwd, params, x, y, noise, w)
+
+    def _classify(self, fwd, params, x, y, noise, w):
         K = x.shape[0]
         logits = fwd.part("head", params, fwd.part("body", params, x, noise), noise)
         logp = F.log_softmax(logits, -1)
@@ -116,7 +136,7 @@ class _Objective:
             solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
         return value, {"acc": acc.detach(), "_value": solo}
 
-    def _reconstruct(self, fwd, params, x, y, noise, kl_w):
+    def _reconstruct(self, fwd, params, x, y, noise, w):
         K = x.shape[0]
         h = fwd.part("body", params, x, noise)
         x_hat = fwd.part("decoder", params, fwd.part("to_latent", params, h, noise), noise)
@@ -129,12 +149,31 @@ class _Objective:
             value = fn(x_hat, x, reduction="none").reshape(K, -1).mean(1)
         return value, {"recon": value.detach()}
 
-    def _conditional(self, fwd, params, x, y, noise, kl_w):
+    def _conditional(self, fwd, params, x, y, noise, w):
         """The conditional VAE (Sohn et al. 2015, eq. 4): the one-hot label
         beside the body's features and beside the code, as ``CVAE`` joins them."""
-        return self._variational(fwd, params, x, y, noise, kl_w, condition=one_hot(y, self.num_classes))
+        return self._variational(fwd, params, x, y, noise, w, condition=one_hot(y, self.num_classes))
 
-    def _variational(self, fwd, params, x, y, noise, kl_w, condition=None):
+    def _variational(self, fwd, params, x, y, noise, w, condition=None):
+        recon, mu, logvar = self._elbo_parts(fwd, params, x, noise, condition)
+        kl = kld_stacked(mu, logvar).mean(1)
+        value = recon + _coef(w["kl_w"], kl.device) * kl
+        return value, {"recon": recon.detach(), "kl": kl.detach()}
+
+    def _capacity(self, fwd, params, x, y, noise, w):
+        """The beta-VAE with a controlled capacity (Burgess et al. 2018, eq. 8),
+        as ``dbvae_objective`` computes it: summed reconstruction + gamma |KL - C|,
+        with KL each image's (then averaged) or the batch's mean."""
+        recon, mu, logvar = self._elbo_parts(fwd, params, x, noise, None)
+        kl = kld_stacked(mu, logvar)  # (K, N)
+        c = _coef(w["capacity"], kl.device)
+        held = (kl - c.view(-1, 1)).abs().mean(1) if self.per_image else (kl.mean(1) - c).abs()
+        value = recon + _coef(w["gamma"], kl.device) * held
+        return value, {"recon": recon.detach(), "kl": kl.mean(1).detach(), "capacity": c}
+
+    def _elbo_parts(self, fwd, params, x, noise, condition):
+        """The summed reconstruction (K,), mu and logvar of every member's
+        batch: the VAE's forward (a code drawn in training, mu in evaluation)."""
         K = x.shape[0]
         h = fwd.part("body", params, x, noise)
         if condition is not None:
@@ -158,9 +197,7 @@ class _Objective:
         else:
             fn = F.mse_loss if self.loss == "mse" else F.l1_loss
             recon = fn(x_hat, x, reduction="none").reshape(K, -1).sum(1) / x.shape[1]
-        kl = kld_stacked(mu, logvar).mean(1)
-        value = recon + _coef(kl_w, kl.device) * kl
-        return value, {"recon": recon.detach(), "kl": kl.detach()}
+        return recon, mu, logvar
 
 
 def kld_stacked(mu: Tensor, logvar: Tensor) -> Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 
 from ..gradient import epoch_seed, rows
-from ..objectives import kl_weight
 from .noise import _MemberRNG, _Noise
 from .scalars import _coef
 
@@ -37,7 +36,7 @@ class _Passes:
         for k in self.active:  # the fused step stands in for optimizer.step() (the scheduler checks it ran)
             self.trainers[k].optimizer._opt_called = True
         clips = [self.trainers[k].spec.grad_clip for k in self.active]
-        kl_w = self._kl_weights(epochs)
+        w = self._scalars(epochs)
         totals: dict[str, Tensor] = {}
         K, c = len(self.active), self._chunk(min(bs, n))
         for i in range(0, n, bs):
@@ -47,7 +46,7 @@ class _Passes:
                 b = min(a + c, K)
                 self.forward.buffers = [t[a:b] for t in self.buffers]  # views: batch norm updates them in place
                 loss, part, grads = self._loss_and_grads([p[a:b] for p in self.params], x, y, idx[a:b],
-                                                         noise if c >= K else noise.slice(a, b), kl_w[a:b])
+                                                         noise if c >= K else noise.slice(a, b), _rows(w, a, b))
                 if any(clips[a:b]):
                     grads = _clip(grads, clips[a:b])
                 with torch.no_grad():
@@ -64,10 +63,10 @@ class _Passes:
             _accumulate(totals, {"loss": cat(losses), **{k: cat(v) for k, v in parts.items()}}, idx.shape[1])
         return {k: [float(t) / n for t in v.cpu()] for k, v in totals.items()}
 
-    def _loss_and_grads(self, stacks, x, y, idx, noise, kl_w):
+    def _loss_and_grads(self, stacks, x, y, idx, noise, w):
         params = [p.detach().requires_grad_() for p in stacks]
         yb = None if y is None else rows(y, idx)
-        loss, parts = self.objective(self.forward, params, rows(x, idx), yb, noise, kl_w)
+        loss, parts = self.objective(self.forward, params, rows(x, idx), yb, noise, w)
         grads = torch.autograd.grad(loss.sum(), params)  # d(sum)/d(loss_k) = 1: each member's own gradient
         return loss.detach(), parts, grads
 
@@ -78,13 +77,14 @@ class _Passes:
             return max(1, self.chunk)
         return max(1, CHUNK_ELEMENTS // max(1, batch * self.widest))
 
-    def _kl_weights(self, epochs: list[int]) -> list[float]:
-        return [kl_weight(self.betas[k], self.warmups[k], e) for k, e in zip(self.active, epochs)]
+    def _scalars(self, epochs: list[int]) -> dict[str, list[float]]:
+        """The active members' loss weights this epoch (the objective's :meth:`~.losses._Objective.scalars`)."""
+        return self.objective.scalars([self.model_specs[k] for k in self.active], epochs)
 
     @torch.no_grad()
     def _evaluate(self, x: Tensor, y: Tensor | None, epochs: list[int]) -> dict[str, list[float]]:
         """GradientTrainer.evaluate_loss for every active member (eval mode, chunks of 1024)."""
-        K, kl_w = len(self.active), self._kl_weights(epochs)
+        K, w = len(self.active), self._scalars(epochs)
         totals: dict[str, Tensor] = {}
         for i in range(0, len(x), EVAL_BATCH):
             xb = x[i:i + EVAL_BATCH]
@@ -96,13 +96,18 @@ class _Passes:
                 ys = None if y is None else y[i:i + EVAL_BATCH].unsqueeze(0).expand(kc, -1).contiguous()
                 self.forward.buffers = [t[a:a + kc] for t in self.buffers]
                 loss, part = self.objective(self.forward, [p[a:a + kc] for p in self.params], xs, ys, None,
-                                            kl_w[a:a + kc])
+                                            _rows(w, a, a + kc))
                 value = part.pop("_value", None)
                 losses.append(loss if value is None else value)
                 for name, v in part.items():
                     parts.setdefault(name, []).append(v)
             _accumulate(totals, {"loss": torch.cat(losses), **{n: torch.cat(v) for n, v in parts.items()}}, len(xb))
         return {k: [float(t) / len(x) for t in v.cpu()] for k, v in totals.items()}
+
+
+def _rows(w: dict[str, list[float]], a: int, b: int) -> dict[str, list[float]]:
+    """The per-member scalars of members ``a:b`` (one pass's chunk)."""
+    return {name: v[a:b] for name, v in w.items()}
 
 
 def _clip(grads, clips: list[float | None]) -> list[Tensor]:

@@ -95,11 +95,11 @@ class FusedGradientTrainer(_Passes):
         for tr, path in zip(self.trainers, restore or []):
             if path is not None:
                 restore_checkpoint(path, tr)
-        self.betas = [float(getattr(s, "beta", 1.0)) for s in model_specs]
-        self.warmups = [int(getattr(s, "kl_warmup", 0)) for s in model_specs]
+        self.model_specs = list(model_specs)  # the objective reads each member's loss weights from its spec
         plan = _compile(models)
         self.forward = _Forward(plan, self.exact)
-        self.objective = _Objective(objective, train_specs[0].loss, getattr(models[0], "num_classes", None))
+        self.objective = _Objective(objective, train_specs[0].loss, getattr(models[0], "num_classes", None),
+                                    self.model_specs)
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []

@@ -26,6 +26,8 @@ class DBVAE(VAE):
     """The VAE module (x -> (mu, logvar) -> z -> x_hat, unchanged) under the name ``dbvae``."""
 
     kind = "dbvae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the VAE's parts, under eq. 8
+    fused_layout = (("body", "to_mu", "to_logvar", "decoder"), "capacity")
 
 
 def dbvae_objective(loss: str, gamma: float, capacity, per_image: bool = True) -> Objective:
@@ -45,6 +47,7 @@ def dbvae_objective(loss: str, gamma: float, capacity, per_image: bool = True) -
 
 class DBVAEFamily(VAEFamily):
     kind = "dbvae"
+    fuses_as = "capacity"  # training/fused/losses.py computes this objective for stacked members
     description = "disentangled beta-VAE: the KL held at a capacity C raised linearly, gamma |KL - C|"
     methods = ("gradient",)
     example = {"encoder": [16], "latent_dim": 2, "gamma": 10, "capacity_max": 5, "capacity_epochs": 2}
