@@ -417,3 +417,23 @@ def test_members_holding_different_kls_at_c_do_not_stack(tiny, digits):
     cfgs = configs(tiny, {"model": {**model, "capacity_of": "image"}}, {"model": {**model, "capacity_of": "batch"}})
     with pytest.raises(ValueError, match="one model.capacity_of for all members"):
         fused_group(cfgs, digits[0], CPU)
+
+
+@pytest.mark.parametrize("sparsity", ["kl", "l1"])
+def test_sparse_autoencoder_members_equal_their_solo_runs(tiny, digits, sparsity):
+    """sae (Ng's J_sparse): each member its own penalty weight and target."""
+    model = {"kind": "sae", "encoder": [16], "latent_dim": 4, "sparsity": sparsity}
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": {**model, "sparsity_weight": 0.5, "sparsity_target": 0.1}, "train": {"seed": 1}},
+               {"model": model, "train": {"seed": 2, "optimizer": "rmsprop", "loss": "bce"}}][:2 + (sparsity == "l1")]
+    if sparsity == "l1":
+        members = [{**m, "train": {**m["train"], "loss": "mse"}} for m in members]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits, chunk=2)
+    assert "val_sparsity" in fused_members[0].state.history[-1]
+
+
+def test_members_with_different_penalties_do_not_stack(tiny, digits):
+    model = {"kind": "sae", "encoder": [16], "latent_dim": 4, "latent_activation": "sigmoid"}
+    cfgs = configs(tiny, {"model": {**model, "sparsity": "kl"}}, {"model": {**model, "sparsity": "l1"}})
+    with pytest.raises(ValueError, match="one model.sparsity for all members"):
+        fused_group(cfgs, digits[0], CPU)

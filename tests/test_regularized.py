@@ -307,17 +307,18 @@ def test_the_penalties_do_what_they_are_for(tmp_path):
     assert tight.metrics["contraction"] < 0.5 * free.metrics["contraction"]
 
 
-@pytest.mark.parametrize("kind", ["dae", "sae", "cae"])
-def test_none_fuses_so_repeats_train_them_one_by_one(tmp_path, kind):
-    """The fused trainer computes only the plain objectives: these families
-    declare none, so their seeds train as solo runs, under their own loss."""
+@pytest.mark.parametrize("kind, fuses", [("dae", False), ("sae", True), ("cae", False)])
+def test_repeats_fuse_where_the_family_declares_a_fused_objective(tmp_path, kind, fuses):
+    """The fused trainer has the sparse autoencoder's objective; the
+    denoising and contractive ones declare none, so their seeds train as
+    solo runs, under their own loss."""
     from aelab.fused_runs import stack_key
     from aelab.models.family import family
     from aelab.repeats import train_repeats
     cfg = load_config(copy.deepcopy(TINY) | {"model": {"kind": kind, "encoder": [16]}})
-    assert family(kind).fused_objective() is None and stack_key(cfg) is None
+    assert (family(kind).fused_objective() is not None) == fuses and (stack_key(cfg) is not None) == fuses
     summary = train_repeats(cfg, 2, tmp_path / "repeats")
-    assert summary["trained"] == "one after another"
+    assert summary["trained"] == ("fused" if fuses else "one after another")
     runs = [aelab.load_run(tmp_path / "repeats" / f"seed-{s}") for s in (0, 1)]
     own = family(kind).metric_names[-1]
     assert all(r.status == "completed" and math.isfinite(r.metrics[own]) for r in runs)

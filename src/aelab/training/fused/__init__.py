@@ -97,7 +97,9 @@ The conditional VAE stacks too: its module declares its parts
 label to the body's features and to the code, as ``CVAE`` joins them.  So
 does the dbvae (``DBVAE.fused_layout``; Burgess et al. 2018, eq. 8): each
 member its own gamma and capacity C at its own epoch
-(:meth:`.losses._Objective.scalars`).
+(:meth:`.losses._Objective.scalars`), and the sparse autoencoder
+(``SparseAutoencoder.fused_layout``: Ng's J_sparse, each member its own
+weight and target).
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

@@ -13,6 +13,7 @@ from .scalars import _coef
 
 Tensor = torch.Tensor
 _ATEN = torch.ops.aten
+SPARSE_EPS = 1e-6  # aelab.models.families.sae.penalty.EPS (a family module: not imported from here)
 
 
 class _BCE(torch.autograd.Function):
@@ -105,12 +106,11 @@ class _Objective:
         self.name, self.loss, self.num_classes = name, loss, num_classes
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
                      "variational": self._variational, "conditional": self._conditional,
-                     "capacity": self._capacity}[name]
+                     "capacity": self._capacity, "sparse": self._sparse}[name]
         if name == "capacity":
-            held = sorted({s.capacity_of for s in specs})
-            if len(held) > 1:
-                raise ValueError(f"fused training needs one model.capacity_of for all members, got {held}")
-            self.per_image = held[0] == "image"
+            self.per_image = _one(specs, "capacity_of") == "image"
+        if name == "sparse":
+            self.sparsity = _one(specs, "sparsity")
 
     def scalars(self, specs: list, epochs: list[int]) -> dict[str, list[float]]:
         """Each member's per-epoch loss weights, from its model spec: the KL
@@ -120,6 +120,10 @@ class _Objective:
         if self.name == "capacity":
             out["gamma"] = [float(s.gamma) for s in specs]
             out["capacity"] = [float(s.capacity(e)) for s, e in zip(specs, epochs)]
+        if self.name == "sparse":
+            out["weight"] = [float(s.sparsity_weight) for s in specs]
+            out["rho"] = [float(s.sparsity_target) for s in specs]
+            out["1-rho"] = [1 - r for r in out["rho"]]  # as the solo objective rounds it: in Python floats
         return out
 
     def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, w: dict[str, list[float]]):
@@ -171,10 +175,28 @@ class _Objective:
         value = recon + _coef(w["gamma"], kl.device) * held
         return value, {"recon": recon.detach(), "kl": kl.mean(1).detach(), "capacity": c}
 
+    def _sparse(self, fwd, params, x, y, noise, w):
+        """The sparse autoencoder (Ng's J_sparse), as ``sparse_objective``
+        computes it: summed reconstruction + weight * the codes' penalty,
+        ``kl_sparsity`` (``rho / rho_hat`` is torch's ``rho_hat.reciprocal() *
+        rho``, as a Python float over a tensor runs) or ``l1_sparsity``."""
+        h = fwd.part("body", params, x, noise)
+        z = fwd.part("to_latent", params, h, noise)
+        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
+        coef = lambda name: _coef(w[name], z.device).view(-1, 1)
+        if self.sparsity == "kl":
+            rho_hat = z.mean(1).clamp(SPARSE_EPS, 1 - SPARSE_EPS)  # (K, s)
+            rho, rest = coef("rho"), coef("1-rho")
+            sparse = (rho * torch.log(rho_hat.reciprocal() * rho)
+                      + rest * torch.log((1 - rho_hat).reciprocal() * rest)).sum(1)
+        else:
+            sparse = z.abs().flatten(2).sum(2).mean(1)
+        value = recon + _coef(w["weight"], z.device) * sparse
+        return value, {"recon": recon.detach(), "sparsity": sparse.detach()}
+
     def _elbo_parts(self, fwd, params, x, noise, condition):
         """The summed reconstruction (K,), mu and logvar of every member's
         batch: the VAE's forward (a code drawn in training, mu in evaluation)."""
-        K = x.shape[0]
         h = fwd.part("body", params, x, noise)
         if condition is not None:
             h = torch.cat([h.flatten(2), condition], dim=2)
@@ -189,15 +211,26 @@ class _Objective:
             z = mu
         if condition is not None:
             z = torch.cat([z, condition.to(z.dtype)], dim=2)
-        x_hat = fwd.part("decoder", params, z, noise)
+        return self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact), mu, logvar
+
+    def _summed(self, x_hat: Tensor, x: Tensor, exact: bool) -> Tensor:
+        """:func:`~aelab.training.objectives.summed_loss` per member (K,):
+        summed over each example's elements, averaged over the batch
+        (``exact``: with the solo autograd's roundings, :class:`_BCE`/:class:`_MSE`)."""
         if self.loss == "bce":
-            recon = _BCE.apply(x_hat, x, "sum") if fwd.exact else _bce(x_hat, x).flatten(2).sum(2).mean(1)
-        elif self.loss == "mse" and fwd.exact:
-            recon = _MSE.apply(x_hat, x, "sum")
-        else:
-            fn = F.mse_loss if self.loss == "mse" else F.l1_loss
-            recon = fn(x_hat, x, reduction="none").reshape(K, -1).sum(1) / x.shape[1]
-        return recon, mu, logvar
+            return _BCE.apply(x_hat, x, "sum") if exact else _bce(x_hat, x).flatten(2).sum(2).mean(1)
+        if self.loss == "mse" and exact:
+            return _MSE.apply(x_hat, x, "sum")
+        fn = F.mse_loss if self.loss == "mse" else F.l1_loss
+        return fn(x_hat, x, reduction="none").reshape(x.shape[0], -1).sum(1) / x.shape[1]
+
+
+def _one(specs: list, field: str):
+    """The value of ``model.<field>`` all members share (it picks the formula)."""
+    values = sorted({getattr(s, field) for s in specs})
+    if len(values) > 1:
+        raise ValueError(f"fused training needs one model.{field} for all members, got {values}")
+    return values[0]
 
 
 def kld_stacked(mu: Tensor, logvar: Tensor) -> Tensor:

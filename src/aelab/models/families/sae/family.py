@@ -34,6 +34,8 @@ class SparseAutoencoder(Autoencoder):
     """The autoencoder module (x -> z -> x_hat, unchanged) under the name ``sae``."""
 
     kind = "sae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the autoencoder's parts, under J_sparse
+    fused_layout = (("body", "to_latent", "decoder"), "sparse")
 
 
 def sparse_objective(loss: str, sparsity: str, weight: float, rho: float) -> Objective:
@@ -56,6 +58,7 @@ def code_metrics(z: np.ndarray) -> dict[str, float]:
 
 class SAEFamily(AutoencoderFamily):
     kind = "sae"
+    fuses_as = "sparse"  # training/fused/losses.py computes this objective for stacked members
     description = "sparse autoencoder: reconstruction plus a KL (Ng's notes) or L1 sparsity penalty on the code"
     metric_names = AutoencoderFamily.metric_names + ("code_sparsity", "mean_activation")
     methods = ("gradient",)  # the population trainers score the plain reconstruction, not the penalty
