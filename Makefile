@@ -31,8 +31,10 @@ demo: $(STAMP)
 	$(BIN)/aelab train configs/mnist-vae.yaml --out runs/demo
 	$(BIN)/aelab report runs/demo
 
+# One pytest worker per CPU (pytest-xdist): 5 min 21 s against 8 min 14 s in
+# one process on this 2-vCPU VM; the tests share no state but tmp paths.
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # A wheel built from this tree, installed into a fresh venv outside it, runs a
 # shipped config by name from another directory (CI runs this).
