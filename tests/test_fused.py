@@ -437,3 +437,32 @@ def test_members_with_different_penalties_do_not_stack(tiny, digits):
     cfgs = configs(tiny, {"model": {**model, "sparsity": "kl"}}, {"model": {**model, "sparsity": "l1"}})
     with pytest.raises(ValueError, match="one model.sparsity for all members"):
         fused_group(cfgs, digits[0], CPU)
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_pepper"])
+def test_denoising_members_equal_their_solo_runs(tiny, digits, noise):
+    """dae (Vincent et al. 2008): each member's batch corrupted on its own
+    stream, as the solo run corrupts it from the global generator; the noise
+    level differs per member, and dropout draws after the corruption."""
+    level = 0.3 if noise != "gaussian" else 0.2
+    model = {"kind": "dae", "encoder": [16, {"type": "dropout", "rate": 0.1}], "latent_dim": 3,
+             "noise": noise, "noise_level": level}
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": {**model, "noise_level": level / 2}, "train": {"seed": 1, "optimizer": "sgd", "lr": 0.05}}]
+    assert_group_equals_solo(configs(tiny, *members), digits)
+
+
+def test_a_members_draws_from_the_global_generator_leave_it_alone():
+    """``_MemberRNG.drawing``: solo code drawing from the global generator
+    draws this member's stream (as a generator seeded alike would), and the
+    global generator is as it was."""
+    from aelab.training.fused.noise import _MemberRNG
+    rng = _MemberRNG(5, CPU)
+    before = torch.get_rng_state()
+    with rng.drawing():
+        a = torch.rand(3)
+    with rng.drawing():
+        b = torch.randn(2)
+    assert torch.equal(torch.get_rng_state(), before)
+    ref = torch.Generator().manual_seed(5)
+    assert torch.equal(a, torch.rand(3, generator=ref)) and torch.equal(b, torch.randn(2, generator=ref))

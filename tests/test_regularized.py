@@ -307,11 +307,11 @@ def test_the_penalties_do_what_they_are_for(tmp_path):
     assert tight.metrics["contraction"] < 0.5 * free.metrics["contraction"]
 
 
-@pytest.mark.parametrize("kind, fuses", [("dae", False), ("sae", True), ("cae", False)])
+@pytest.mark.parametrize("kind, fuses", [("dae", True), ("sae", True), ("cae", False)])
 def test_repeats_fuse_where_the_family_declares_a_fused_objective(tmp_path, kind, fuses):
-    """The fused trainer has the sparse autoencoder's objective; the
-    denoising and contractive ones declare none, so their seeds train as
-    solo runs, under their own loss."""
+    """The fused trainer has the denoising and sparse autoencoders'
+    objectives; the contractive one declares none, so its seeds train as
+    solo runs, under its own loss."""
     from aelab.fused_runs import stack_key
     from aelab.models.family import family
     from aelab.repeats import train_repeats

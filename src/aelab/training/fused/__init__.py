@@ -99,7 +99,10 @@ does the dbvae (``DBVAE.fused_layout``; Burgess et al. 2018, eq. 8): each
 member its own gamma and capacity C at its own epoch
 (:meth:`.losses._Objective.scalars`), and the sparse autoencoder
 (``SparseAutoencoder.fused_layout``: Ng's J_sparse, each member its own
-weight and target).
+weight and target) and the denoising autoencoder (each member's batch
+corrupted on its own stream: :meth:`.noise._MemberRNG.drawing` runs the
+solo corruption with the member's generator state swapped into the
+global one).
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

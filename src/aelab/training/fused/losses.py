@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
+from ...models.families.dae.corruption import corrupt
 from ..objectives import _bce, kl_weight
 from .forward import _Forward
 from .noise import _Noise
@@ -93,7 +94,8 @@ class _Objective:
     (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
     (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``,
     ``conditional`` (``num_classes``: the conditional model's) or
-    ``capacity`` (the dbvae's).
+    ``capacity`` (the dbvae's), ``sparse`` (the sae's) or ``denoising``
+    (the dae's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
@@ -106,7 +108,7 @@ class _Objective:
         self.name, self.loss, self.num_classes = name, loss, num_classes
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
                      "variational": self._variational, "conditional": self._conditional,
-                     "capacity": self._capacity, "sparse": self._sparse}[name]
+                     "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising}[name]
         if name == "capacity":
             self.per_image = _one(specs, "capacity_of") == "image"
         if name == "sparse":
@@ -120,6 +122,9 @@ class _Objective:
         if self.name == "capacity":
             out["gamma"] = [float(s.gamma) for s in specs]
             out["capacity"] = [float(s.capacity(e)) for s, e in zip(specs, epochs)]
+        if self.name == "denoising":
+            out["noise"] = [s.noise for s in specs]  # a corruption's name: per member, like its level
+            out["level"] = [float(s.noise_level) for s in specs]
         if self.name == "sparse":
             out["weight"] = [float(s.sparsity_weight) for s in specs]
             out["rho"] = [float(s.sparsity_target) for s in specs]
@@ -140,9 +145,23 @@ class _Objective:
             solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
         return value, {"acc": acc.detach(), "_value": solo}
 
-    def _reconstruct(self, fwd, params, x, y, noise, w):
+    def _denoising(self, fwd, params, x, y, noise, w):
+        """The denoising autoencoder (Vincent et al. 2008, §2.3): in training
+        each member's batch corrupted by ``corrupt`` on the member's own
+        stream, as the solo objective corrupts it from the global generator,
+        first thing; the loss against the clean batch."""
+        if noise is None:  # evaluation: the clean input, as the solo objective in eval mode
+            return self._reconstruct(fwd, params, x, y, noise, w)
+        x_in = []
+        for k, rng in enumerate(noise.rngs):
+            with rng.drawing():
+                x_in.append(corrupt(x[k], w["noise"][k], w["level"][k]))
+        return self._reconstruct(fwd, params, x, y, noise, w, x_in=torch.stack(x_in))
+
+    def _reconstruct(self, fwd, params, x, y, noise, w, x_in=None):
+        """``x_in``: what the encoder sees, when not ``x`` itself (the loss is always against ``x``)."""
         K = x.shape[0]
-        h = fwd.part("body", params, x, noise)
+        h = fwd.part("body", params, x if x_in is None else x_in, noise)
         x_hat = fwd.part("decoder", params, fwd.part("to_latent", params, h, noise), noise)
         if self.loss == "bce":
             value = _BCE.apply(x_hat, x, "mean") if fwd.exact else _bce(x_hat, x).reshape(K, -1).mean(1)

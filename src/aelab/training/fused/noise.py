@@ -2,6 +2,7 @@
 own generator as the solo run draws it from the global one."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,21 @@ class _MemberRNG:
 
     def normal_(self, t: Tensor) -> Tensor:  # solo: torch.randn_like(mu)
         return t.normal_(generator=self.gen)
+
+    @contextlib.contextmanager
+    def drawing(self):
+        """Run solo code that draws from torch's global generator (a
+        denoising autoencoder's corruption) on this member's stream: its state
+        swapped into the global generator, and back, with the draws taken."""
+        default = (torch.cuda.default_generators[self.device.index or 0] if self.device.type == "cuda"
+                   else torch.default_generator)
+        keep = default.get_state()
+        default.set_state(self.gen.get_state())
+        try:
+            yield
+        finally:
+            self.gen.set_state(default.get_state())
+            default.set_state(keep)
 
     def dropout_noise(self, h: Tensor, p: float) -> Tensor:
         """Solo on the CPU (``at::dropout``): ``noise = empty_like(h).bernoulli_(1 - p);

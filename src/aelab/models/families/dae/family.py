@@ -31,6 +31,8 @@ class DenoisingAutoencoder(Autoencoder):
     ``dae``, knowing the corruption it was trained against (for its figure)."""
 
     kind = "dae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the autoencoder's parts, input corrupted
+    fused_layout = (("body", "to_latent", "decoder"), "denoising")
 
     def __init__(self, body, to_latent, decoder, noise: str, noise_level: float):
         super().__init__(body, to_latent, decoder)
@@ -68,6 +70,7 @@ def denoise_mse(model, x: np.ndarray, noise: str, level: float, device, seed: in
 
 class DAEFamily(AutoencoderFamily):
     kind = "dae"
+    fuses_as = "denoising"  # training/fused/losses.py computes this objective for stacked members
     description = "denoising autoencoder: rebuilds the clean input from a corrupted copy (Vincent et al. 2008)"
     metric_names = AutoencoderFamily.metric_names + ("denoise_mse",)
     methods = ("gradient",)  # the population trainers score the plain reconstruction, not the denoising loss
