@@ -466,3 +466,18 @@ def test_a_members_draws_from_the_global_generator_leave_it_alone():
     assert torch.equal(torch.get_rng_state(), before)
     ref = torch.Generator().manual_seed(5)
     assert torch.equal(a, torch.rand(3, generator=ref)) and torch.equal(b, torch.randn(2, generator=ref))
+
+
+@pytest.mark.parametrize("model", [
+    {"kind": "wae", "encoder": [16, {"type": "dropout", "rate": 0.1}], "latent_dim": 3},
+    {"kind": "wae", "encoder": [16], "latent_dim": 3, "kernel": "rbf", "multiscale": False, "prior_scale": 2.0},
+    {"kind": "infovae", "encoder": [16], "latent_dim": 3, "alpha": 0.5, "mmd_weight": 2.0},
+], ids=["wae-imq", "wae-rbf", "infovae"])
+def test_mmd_members_equal_their_solo_runs(tiny, digits, model):
+    """WAE-MMD and InfoVAE: each member's prior draws from its own stream,
+    after its dropout masks and code noise, in training and in evaluation
+    (where the solo objective draws too); weights differ per member."""
+    other = {**model, "mmd_weight": 5.0 if model["kind"] == "wae" else 3.0}
+    members = [{"model": model, "train": {"seed": 0}}, {"model": other, "train": {"seed": 1, "lr": 0.003}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits)
+    assert "val_mmd" in fused_members[0].state.history[-1]

@@ -200,8 +200,9 @@ def test_the_defaults_are_the_papers():
 
 
 @pytest.mark.parametrize("kind", ["wae", "infovae"])
-def test_neither_fuses_and_only_the_gradient_trainer_trains_them(kind):
-    assert family(kind).fused_objective() is None and family(kind).methods == ("gradient",)
+def test_both_fuse_and_only_the_gradient_trainer_trains_them(kind):
+    assert family(kind).fused_objective() == {"wae": "wasserstein", "infovae": "info"}[kind]
+    assert family(kind).methods == ("gradient",)
     assert {"embed", "decode", "generative"} == set(family(kind).capabilities)
 
 

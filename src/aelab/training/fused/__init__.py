@@ -102,7 +102,9 @@ member its own gamma and capacity C at its own epoch
 weight and target) and the denoising autoencoder (each member's batch
 corrupted on its own stream: :meth:`.noise._MemberRNG.drawing` runs the
 solo corruption with the member's generator state swapped into the
-global one).
+global one).  The WAE-MMD and the InfoVAE run the solo ``mmd`` on each
+member's codes against prior draws from the member's stream, which
+evaluation continues as the solo run's global generator goes on.
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

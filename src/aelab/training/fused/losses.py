@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
 from ...models.families.dae.corruption import corrupt
+from ...models.families.wae.mmd import kernel_scales, mmd, prior_draws
 from ..objectives import _bce, kl_weight
 from .forward import _Forward
 from .noise import _Noise
@@ -94,8 +95,8 @@ class _Objective:
     (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
     (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``,
     ``conditional`` (``num_classes``: the conditional model's) or
-    ``capacity`` (the dbvae's), ``sparse`` (the sae's) or ``denoising``
-    (the dae's).
+    ``capacity`` (the dbvae's), ``sparse`` (the sae's), ``denoising``
+    (the dae's), ``wasserstein`` (the wae's) or ``info`` (the infovae's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
@@ -108,7 +109,8 @@ class _Objective:
         self.name, self.loss, self.num_classes = name, loss, num_classes
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
                      "variational": self._variational, "conditional": self._conditional,
-                     "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising}[name]
+                     "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising,
+                     "wasserstein": self._wasserstein, "info": self._info}[name]
         if name == "capacity":
             self.per_image = _one(specs, "capacity_of") == "image"
         if name == "sparse":
@@ -122,6 +124,15 @@ class _Objective:
         if self.name == "capacity":
             out["gamma"] = [float(s.gamma) for s in specs]
             out["capacity"] = [float(s.capacity(e)) for s, e in zip(specs, epochs)]
+        if self.name in ("wasserstein", "info"):
+            out["kernel"] = [s.kernel for s in specs]
+            out["scales"] = [kernel_scales(s.multiscale) for s in specs]
+        if self.name == "wasserstein":
+            out["weight"] = [float(s.mmd_weight) for s in specs]
+            out["prior_scale"] = [float(s.prior_scale) for s in specs]
+        if self.name == "info":  # eq. 6's weights, as infovae_objective computes them
+            out["kl_weight"] = [1.0 - s.alpha for s in specs]
+            out["mmd_weight"] = [s.alpha + s.mmd_weight - 1.0 for s in specs]
         if self.name == "denoising":
             out["noise"] = [s.noise for s in specs]  # a corruption's name: per member, like its level
             out["level"] = [float(s.noise_level) for s in specs]
@@ -144,6 +155,26 @@ class _Objective:
         with torch.no_grad():  # the value as the solo nll_loss sums it (its own cascade); same gradient
             solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
         return value, {"acc": acc.detach(), "_value": solo}
+
+    def _wasserstein(self, fwd, params, x, y, noise, w):
+        """The WAE-MMD (Tolstikhin et al. 2018, Algorithm 2), as ``wae_objective``
+        computes it: summed reconstruction + lambda MMD(codes, prior draws)."""
+        h = fwd.part("body", params, x, noise)
+        z = fwd.part("to_latent", params, h, noise)
+        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
+        divergence = _member_mmd(z, w, noise, w["prior_scale"])
+        value = recon + _coef(w["weight"], z.device) * divergence
+        return value, {"recon": recon.detach(), "mmd": divergence.detach()}
+
+    def _info(self, fwd, params, x, y, noise, w):
+        """The InfoVAE (Zhao et al. 2019, eq. 6), as ``infovae_objective``
+        computes it: summed reconstruction + (1 - alpha) KL + (alpha + lambda - 1)
+        MMD(sampled codes, N(0, I) draws)."""
+        recon, mu, logvar, z = self._elbo_parts(fwd, params, x, noise, None, codes=True)
+        kl = kld_stacked(mu, logvar).mean(1)
+        divergence = _member_mmd(z, w, noise, [1.0] * len(z))
+        value = recon + _coef(w["kl_weight"], z.device) * kl + _coef(w["mmd_weight"], z.device) * divergence
+        return value, {"recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
 
     def _denoising(self, fwd, params, x, y, noise, w):
         """The denoising autoencoder (Vincent et al. 2008, §2.3): in training
@@ -213,9 +244,10 @@ class _Objective:
         value = recon + _coef(w["weight"], z.device) * sparse
         return value, {"recon": recon.detach(), "sparsity": sparse.detach()}
 
-    def _elbo_parts(self, fwd, params, x, noise, condition):
+    def _elbo_parts(self, fwd, params, x, noise, condition, codes: bool = False):
         """The summed reconstruction (K,), mu and logvar of every member's
-        batch: the VAE's forward (a code drawn in training, mu in evaluation)."""
+        batch: the VAE's forward (a code drawn in training, mu in evaluation);
+        ``codes``: the codes z too."""
         h = fwd.part("body", params, x, noise)
         if condition is not None:
             h = torch.cat([h.flatten(2), condition], dim=2)
@@ -230,7 +262,8 @@ class _Objective:
             z = mu
         if condition is not None:
             z = torch.cat([z, condition.to(z.dtype)], dim=2)
-        return self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact), mu, logvar
+        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
+        return (recon, mu, logvar, z) if codes else (recon, mu, logvar)
 
     def _summed(self, x_hat: Tensor, x: Tensor, exact: bool) -> Tensor:
         """:func:`~aelab.training.objectives.summed_loss` per member (K,):
@@ -242,6 +275,20 @@ class _Objective:
             return _MSE.apply(x_hat, x, "sum")
         fn = F.mse_loss if self.loss == "mse" else F.l1_loss
         return fn(x_hat, x, reduction="none").reshape(x.shape[0], -1).sum(1) / x.shape[1]
+
+
+def _member_mmd(z: Tensor, w: dict, noise: _Noise | None, prior_scales: list[float]) -> Tensor:
+    """Each member's MMD between its codes (K, N, d) and as many prior
+    draws: the solo ``mmd(z, prior_draws(z, s))`` on the member's slice, its
+    draws taken from the member's stream (in evaluation too, where the solo
+    objective also draws: the stream the training epoch left, ``w["streams"]``)."""
+    streams = noise.rngs if noise is not None else w["streams"]
+    out = []
+    for k, zk in enumerate(z.unbind(0)):
+        with streams[k].drawing():
+            p = prior_draws(zk, prior_scales[k])
+        out.append(mmd(zk, p, w["kernel"][k], prior_scales[k], w["scales"][k]))
+    return torch.stack(out)
 
 
 def _one(specs: list, field: str):

@@ -32,6 +32,7 @@ class _Passes:
         perms = perms.to(x.device)
         noise = _Noise([_MemberRNG(s, self.device) for s in seeds],
                        {key: tuple(rates[k] for k in self.active) for key, rates in self._rates.items()})
+        self._streams = noise.rngs  # evaluation continues them, as the solo run's global generator goes on
         lrs = [self.trainers[k].optimizer.param_groups[0]["lr"] for k in self.active]
         for k in self.active:  # the fused step stands in for optimizer.step() (the scheduler checks it ran)
             self.trainers[k].optimizer._opt_called = True
@@ -85,6 +86,7 @@ class _Passes:
     def _evaluate(self, x: Tensor, y: Tensor | None, epochs: list[int]) -> dict[str, list[float]]:
         """GradientTrainer.evaluate_loss for every active member (eval mode, chunks of 1024)."""
         K, w = len(self.active), self._scalars(epochs)
+        w["streams"] = self._streams  # the members' generators after this epoch's training draws
         totals: dict[str, Tensor] = {}
         for i in range(0, len(x), EVAL_BATCH):
             xb = x[i:i + EVAL_BATCH]

@@ -27,14 +27,16 @@ from ....training.objectives import Objective, summed_loss
 from ...autoencoder import VAE, kld
 from ...build import variational_parts
 from ..vae.family import VAEFamily
-from ..wae.family import code_mmd, kernel_scales
-from ..wae.mmd import mmd, prior_draws
+from ..wae.family import code_mmd
+from ..wae.mmd import kernel_scales, mmd, prior_draws
 
 
 class InfoVAE(VAE):
     """The VAE module (x -> (mu, logvar) -> z -> x_hat, unchanged) under the name ``infovae``."""
 
     kind = "infovae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the VAE's parts, under eq. 6
+    fused_layout = (("body", "to_mu", "to_logvar", "decoder"), "info")
 
 
 def infovae_objective(loss: str, alpha: float, weight: float, kernel: str,
@@ -67,6 +69,7 @@ def posterior_codes(model, x, device, seed: int, batch_size: int = 1024):
 
 class InfoVAEFamily(VAEFamily):
     kind = "infovae"
+    fuses_as = "info"  # training/fused/losses.py computes this objective for stacked members
     description = "InfoVAE (MMD): the VAE's loss with the KL weighted 1 - alpha plus alpha + lambda - 1 times MMD(q(z), p(z))"
     metric_names = VAEFamily.metric_names + ("mmd",)
     methods = ("gradient",)

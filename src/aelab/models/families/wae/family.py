@@ -28,11 +28,7 @@ from ...autoencoder import Autoencoder
 from ...build import autoencoder_parts
 from ...family import DECODE, EMBED, GENERATIVE
 from ..ae.family import AutoencoderFamily
-from .mmd import MULTISCALE, mmd, prior_draws
-
-
-def kernel_scales(multiscale: bool) -> tuple[float, ...]:
-    return MULTISCALE if multiscale else (1.0,)
+from .mmd import MULTISCALE, kernel_scales, mmd, prior_draws
 
 
 class WassersteinAutoencoder(Autoencoder):
@@ -41,6 +37,8 @@ class WassersteinAutoencoder(Autoencoder):
 
     kind = "wae"
     capabilities = frozenset({EMBED, DECODE, GENERATIVE})
+    # what fused training stacks (aelab.training.fused.stack.layout): the autoencoder's parts, under Algorithm 2
+    fused_layout = (("body", "to_latent", "decoder"), "wasserstein")
 
     def __init__(self, body, to_latent, decoder, prior_scale: float = 1.0):
         super().__init__(body, to_latent, decoder)
@@ -77,6 +75,7 @@ def code_mmd(z, kernel: str, prior_scale: float, scales: tuple[float, ...], seed
 
 class WAEFamily(AutoencoderFamily):
     kind = "wae"
+    fuses_as = "wasserstein"  # training/fused/losses.py computes this objective for stacked members
     description = "Wasserstein autoencoder (WAE-MMD): reconstruction plus the MMD of the codes to a N(0, s^2 I) prior"
     capabilities = WassersteinAutoencoder.capabilities
     metric_names = AutoencoderFamily.metric_names + ("mmd",)

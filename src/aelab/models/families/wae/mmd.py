@@ -50,6 +50,11 @@ def kernel_matrix(a: torch.Tensor, b: torch.Tensor, kernel: str, scale: float,
     raise ValueError(f"kernel: expected one of {', '.join(KERNELS)}, got {kernel!r}")
 
 
+def kernel_scales(multiscale: bool) -> tuple[float, ...]:
+    """The kernel's scales, as multiples of C: the paper's seven, or C alone."""
+    return MULTISCALE if multiscale else (1.0,)
+
+
 def mmd(q: torch.Tensor, p: torch.Tensor, kernel: str = "imq", prior_scale: float = 1.0,
         scales: Sequence[float] = (1.0,)) -> torch.Tensor:
     """The unbiased estimate of MMD^2 between codes ``q`` (n, d) and prior
