@@ -481,3 +481,15 @@ def test_mmd_members_equal_their_solo_runs(tiny, digits, model):
     members = [{"model": model, "train": {"seed": 0}}, {"model": other, "train": {"seed": 1, "lr": 0.003}}]
     fused_members = assert_group_equals_solo(configs(tiny, *members), digits)
     assert "val_mmd" in fused_members[0].state.history[-1]
+
+
+@pytest.mark.parametrize("estimator", ["mws", "mss"])
+def test_decomposed_vae_members_equal_their_solo_runs(tiny, digits, estimator):
+    """beta-TCVAE: the solo estimators on each member's codes, the code drawn
+    in evaluation too (as the solo objective draws it); alpha, beta, gamma
+    and N differ per member."""
+    model = {"kind": "tcvae", "encoder": [16], "latent_dim": 3, "estimator": estimator, "dataset_size": 200}
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": {**model, "beta": 2.0, "gamma": 0.5, "dataset_size": None}, "train": {"seed": 1}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits)
+    assert "val_tc" in fused_members[0].state.history[-1]

@@ -104,7 +104,8 @@ corrupted on its own stream: :meth:`.noise._MemberRNG.drawing` runs the
 solo corruption with the member's generator state swapped into the
 global one).  The WAE-MMD and the InfoVAE run the solo ``mmd`` on each
 member's codes against prior draws from the member's stream, which
-evaluation continues as the solo run's global generator goes on.
+evaluation continues as the solo run's global generator goes on; the
+beta-TCVAE runs the solo ``minibatch_terms`` on each member's codes.
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
 from ...models.families.dae.corruption import corrupt
+from ...models.families.tcvae.estimators import minibatch_terms
 from ...models.families.wae.mmd import kernel_scales, mmd, prior_draws
 from ..objectives import _bce, kl_weight
 from .forward import _Forward
@@ -96,7 +97,8 @@ class _Objective:
     (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``,
     ``conditional`` (``num_classes``: the conditional model's) or
     ``capacity`` (the dbvae's), ``sparse`` (the sae's), ``denoising``
-    (the dae's), ``wasserstein`` (the wae's) or ``info`` (the infovae's).
+    (the dae's), ``wasserstein`` (the wae's), ``info`` (the infovae's) or
+    ``decomposed`` (the tcvae's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
@@ -110,7 +112,7 @@ class _Objective:
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
                      "variational": self._variational, "conditional": self._conditional,
                      "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising,
-                     "wasserstein": self._wasserstein, "info": self._info}[name]
+                     "wasserstein": self._wasserstein, "info": self._info, "decomposed": self._decomposed}[name]
         if name == "capacity":
             self.per_image = _one(specs, "capacity_of") == "image"
         if name == "sparse":
@@ -133,6 +135,11 @@ class _Objective:
         if self.name == "info":  # eq. 6's weights, as infovae_objective computes them
             out["kl_weight"] = [1.0 - s.alpha for s in specs]
             out["mmd_weight"] = [s.alpha + s.mmd_weight - 1.0 for s in specs]
+        if self.name == "decomposed":
+            for field in ("alpha", "beta", "gamma"):
+                out[field] = [float(getattr(s, field)) for s in specs]
+            out["dataset_size"] = [s.dataset_size for s in specs]
+            out["estimator"] = [s.estimator for s in specs]
         if self.name == "denoising":
             out["noise"] = [s.noise for s in specs]  # a corruption's name: per member, like its level
             out["level"] = [float(s.noise_level) for s in specs]
@@ -175,6 +182,29 @@ class _Objective:
         divergence = _member_mmd(z, w, noise, [1.0] * len(z))
         value = recon + _coef(w["kl_weight"], z.device) * kl + _coef(w["mmd_weight"], z.device) * divergence
         return value, {"recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
+
+    def _decomposed(self, fwd, params, x, y, noise, w):
+        """The beta-TCVAE (Chen et al. 2018, eq. 4), as ``tcvae_objective``
+        computes it: summed reconstruction + alpha MI + beta TC + gamma
+        dimension-wise KL, the solo ``minibatch_terms`` on each member's codes.
+        The code is drawn in evaluation too, as the solo objective draws it
+        (from the stream the member's training epoch left)."""
+        h = fwd.part("body", params, x, noise)
+        mu = fwd.part("to_mu", params, h, noise)
+        logvar = fwd.part("to_logvar", params, h, noise)
+        streams = noise.rngs if noise is not None else w["streams"]
+        eps = torch.empty_like(mu)
+        for k, rng in enumerate(streams):
+            rng.normal_(eps[k])
+        z = mu + torch.exp(0.5 * logvar) * eps
+        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
+        terms = [minibatch_terms(zk, mk, lk, w["dataset_size"][k] or x.shape[1], w["estimator"][k])
+                 for k, (zk, mk, lk) in enumerate(zip(z.unbind(0), mu.unbind(0), logvar.unbind(0)))]
+        mi, tc, dim = (torch.stack([t[name].mean() for t in terms]) for name in ("mi", "tc", "dimwise_kl"))
+        c = (lambda name: _coef(w[name], z.device))
+        value = recon + c("alpha") * mi + c("beta") * tc + c("gamma") * dim
+        return value, {"recon": recon.detach(), "kl": kld_stacked(mu, logvar).mean(1).detach(), "mi": mi.detach(),
+                       "tc": tc.detach(), "dimwise_kl": dim.detach()}
 
     def _denoising(self, fwd, params, x, y, noise, w):
         """The denoising autoencoder (Vincent et al. 2008, §2.3): in training

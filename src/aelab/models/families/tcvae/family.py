@@ -37,6 +37,8 @@ class TCVAE(VAE):
     """The VAE module (x -> (mu, logvar) -> z -> x_hat, unchanged) under the name ``tcvae``."""
 
     kind = "tcvae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the VAE's parts, under eq. 4
+    fused_layout = (("body", "to_mu", "to_logvar", "decoder"), "decomposed")
 
 
 def build_variational(cls, spec, input_shape):
@@ -82,6 +84,7 @@ def decomposition_metrics(model, x, device, max_samples: int, seed: int) -> dict
 
 class TCVAEFamily(VAEFamily):
     kind = "tcvae"
+    fuses_as = "decomposed"  # training/fused/losses.py computes this objective for stacked members
     description = ("beta-TCVAE: the VAE's KL split into index-code MI, total correlation and dimension-wise KL, "
                    "weighted alpha, beta, gamma")
     metric_names = VAEFamily.metric_names + TERMS
