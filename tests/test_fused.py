@@ -493,3 +493,19 @@ def test_decomposed_vae_members_equal_their_solo_runs(tiny, digits, estimator):
                {"model": {**model, "beta": 2.0, "gamma": 0.5, "dataset_size": None}, "train": {"seed": 1}}]
     fused_members = assert_group_equals_solo(configs(tiny, *members), digits)
     assert "val_tc" in fused_members[0].state.history[-1]
+
+
+def test_regularized_autoencoder_members_equal_their_solo_runs(tiny, digits):
+    """RAE-L2: each member's code penalty and the L2 of its own decoder
+    parameters, with its own weights."""
+    model = {"kind": "rae", "encoder": [16], "latent_dim": 3, "regularization": "l2"}
+    members = [{"model": model, "train": {"seed": 0}},
+               {"model": {**model, "embedding_weight": 0.5, "reg_weight": 0.01}, "train": {"seed": 1}}]
+    fused_members = assert_group_equals_solo(configs(tiny, *members), digits)
+    assert "val_reg" in fused_members[0].state.history[-1]
+
+
+def test_rae_gp_does_not_stack(tiny, digits):
+    model = {"kind": "rae", "encoder": [16], "latent_dim": 3, "regularization": "gp"}
+    with pytest.raises(ValueError, match="RAE-GP's decoder Jacobian has no fused form"):
+        fused_group(configs(tiny, {"model": model}, {"model": model, "train": {"seed": 1}}), digits[0], CPU)

@@ -105,7 +105,9 @@ solo corruption with the member's generator state swapped into the
 global one).  The WAE-MMD and the InfoVAE run the solo ``mmd`` on each
 member's codes against prior draws from the member's stream, which
 evaluation continues as the solo run's global generator goes on; the
-beta-TCVAE runs the solo ``minibatch_terms`` on each member's codes.
+beta-TCVAE runs the solo ``minibatch_terms`` on each member's codes, and
+the RAE-L2 the solo ``decoder_l2`` sum on each member's own decoder
+parameters.
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

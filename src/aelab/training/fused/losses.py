@@ -98,21 +98,28 @@ class _Objective:
     ``conditional`` (``num_classes``: the conditional model's) or
     ``capacity`` (the dbvae's), ``sparse`` (the sae's), ``denoising``
     (the dae's), ``wasserstein`` (the wae's), ``info`` (the infovae's) or
-    ``decomposed`` (the tcvae's).
+    ``decomposed`` (the tcvae's) or ``regularized`` (the RAE-L2's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
     it returns the losses (K,) and the parts (``acc``, or ``recon`` and
     ``kl``; ``_value`` the classifier's reported loss)."""
 
-    def __init__(self, name: str, loss: str, num_classes: int | None = None, specs: list | None = None):
+    def __init__(self, name: str, loss: str, num_classes: int | None = None, specs: list | None = None,
+                 decoder_params: list[int] | None = None):
         """``specs``: the members' model specs (a capacity group must hold
-        each image's KL, or the batch's, in every member alike)."""
+        each image's KL, or the batch's, in every member alike);
+        ``decoder_params``: where the decoder's parameters are in the stack
+        (the RAE's L2 term)."""
         self.name, self.loss, self.num_classes = name, loss, num_classes
+        self.decoder_params = decoder_params or []
         self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
                      "variational": self._variational, "conditional": self._conditional,
                      "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising,
-                     "wasserstein": self._wasserstein, "info": self._info, "decomposed": self._decomposed}[name]
+                     "wasserstein": self._wasserstein, "info": self._info, "decomposed": self._decomposed,
+                     "regularized": self._regularized}[name]
+        if name == "regularized" and _one(specs, "regularization") != "l2":
+            raise ValueError("fused training: RAE-GP's decoder Jacobian has no fused form (RAE-L2 fuses)")
         if name == "capacity":
             self.per_image = _one(specs, "capacity_of") == "image"
         if name == "sparse":
@@ -135,6 +142,9 @@ class _Objective:
         if self.name == "info":  # eq. 6's weights, as infovae_objective computes them
             out["kl_weight"] = [1.0 - s.alpha for s in specs]
             out["mmd_weight"] = [s.alpha + s.mmd_weight - 1.0 for s in specs]
+        if self.name == "regularized":
+            out["beta"] = [float(s.embedding_weight) for s in specs]
+            out["lam"] = [float(s.reg_weight) for s in specs]
         if self.name == "decomposed":
             for field in ("alpha", "beta", "gamma"):
                 out[field] = [float(getattr(s, field)) for s in specs]
@@ -182,6 +192,20 @@ class _Objective:
         divergence = _member_mmd(z, w, noise, [1.0] * len(z))
         value = recon + _coef(w["kl_weight"], z.device) * kl + _coef(w["mmd_weight"], z.device) * divergence
         return value, {"recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
+
+    def _regularized(self, fwd, params, x, y, noise, w):
+        """The RAE-L2 (Ghosh et al. 2020, eq. 11), as ``rae_objective``
+        computes it: summed reconstruction + beta mean 1/2 ||z||^2 + lambda
+        ||theta_D||^2, the last the solo ``decoder_l2`` sum on each member's
+        own decoder parameters."""
+        h = fwd.part("body", params, x, noise)
+        z = fwd.part("to_latent", params, h, noise)
+        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
+        code = (0.5 * z.pow(2).sum(2)).mean(1)  # code_penalty per example, averaged
+        own = [params[i].unbind(0) for i in self.decoder_params]
+        reg = torch.stack([sum(p[k].pow(2).sum() for p in own) for k in range(len(z))])
+        value = recon + _coef(w["beta"], z.device) * code + _coef(w["lam"], z.device) * reg
+        return value, {"recon": recon.detach(), "code": code.detach(), "reg": reg.detach()}
 
     def _decomposed(self, fwd, params, x, y, noise, w):
         """The beta-TCVAE (Chen et al. 2018, eq. 4), as ``tcvae_objective``

@@ -157,6 +157,7 @@ def _compile(models: list[nn.Module]) -> dict[str, list[_Step]]:
                 steps.append(_Step("per_sample", leaf))
             else:
                 raise ValueError(f"fused training has no batched rule for layer {type(leaf).__name__} "  # noqa: TRY004
-                                 f"(dense and convolution layers, batch norm, activations, dropout, pooling and reshapes only)")
+                                 f"(dense and convolution layers, batch norm, activations, dropout, pooling "
+                                 f"and reshapes only)")
         plan[name] = steps
     return plan

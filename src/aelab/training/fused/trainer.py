@@ -98,8 +98,11 @@ class FusedGradientTrainer(_Passes):
         self.model_specs = list(model_specs)  # the objective reads each member's loss weights from its spec
         plan = _compile(models)
         self.forward = _Forward(plan, self.exact)
+        index = {id(p): i for i, p in enumerate(models[0].parameters())}
+        decoder = getattr(models[0], "decoder", None)
+        own = [index[id(p)] for p in decoder.parameters()] if decoder is not None else []  # the RAE's L2 term
         self.objective = _Objective(objective, train_specs[0].loss, getattr(models[0], "num_classes", None),
-                                    self.model_specs)
+                                    self.model_specs, own)
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}
         self._keys = []

@@ -44,6 +44,8 @@ class RegularizedAutoencoder(Autoencoder):
 
     kind = "rae"
     capabilities = frozenset({EMBED, DECODE})
+    # what fused training stacks (aelab.training.fused.stack.layout): the autoencoder's parts, under eq. 11
+    fused_layout = (("body", "to_latent", "decoder"), "regularized")
 
 
 def rae_objective(loss: str, beta: float, lam: float, regularization: str) -> Objective:
@@ -89,6 +91,7 @@ def expost_samples(model, data, device, seed: int, n: int) -> np.ndarray:
 
 class RAEFamily(AutoencoderFamily):
     kind = "rae"
+    fuses_as = "regularized"  # training/fused/losses.py computes this objective (RAE-L2) for stacked members
     description = ("regularized autoencoder (RAE-L2 / RAE-GP, Ghosh et al. 2020): reconstruction, code norm and a "
                    "decoder regularizer; sampled from its ex-post GMM")
     capabilities = RegularizedAutoencoder.capabilities
