@@ -509,3 +509,15 @@ def test_rae_gp_does_not_stack(tiny, digits):
     model = {"kind": "rae", "encoder": [16], "latent_dim": 3, "regularization": "gp"}
     with pytest.raises(ValueError, match="RAE-GP's decoder Jacobian has no fused form"):
         fused_group(configs(tiny, {"model": model}, {"model": model, "train": {"seed": 1}}), digits[0], CPU)
+
+
+def test_importance_weighted_members_equal_their_solo_runs(tiny, digits):
+    """IWAE: k codes per image from each member's stream (in evaluation too),
+    decoded for every member at once, the bound per member by the solo code."""
+    model = {"kind": "iwae", "encoder": [16], "latent_dim": 3, "samples": 3}
+    members = [{"model": model, "train": {"seed": 0, "loss": "bce"}},
+               {"model": model, "train": {"seed": 1, "loss": "bce", "optimizer": "rmsprop"}}]
+    assert_group_equals_solo(configs(tiny, *members), digits)
+    other = configs(tiny, {"model": model}, {"model": {**model, "samples": 2}, "train": {"seed": 1}})
+    with pytest.raises(ValueError, match="one model.samples for all members"):
+        fused_group(other, digits[0], CPU)

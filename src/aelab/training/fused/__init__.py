@@ -107,7 +107,8 @@ member's codes against prior draws from the member's stream, which
 evaluation continues as the solo run's global generator goes on; the
 beta-TCVAE runs the solo ``minibatch_terms`` on each member's codes, and
 the RAE-L2 the solo ``decoder_l2`` sum on each member's own decoder
-parameters.
+parameters, and the IWAE decodes every member's k codes per image at once
+and runs the solo ``weights_of``/``bound`` per member.
 
 Not covered: adversarial training (the GANs, cgan included, and the
 adversarial autoencoders), torch's ``foreach``/``fused`` optimizer

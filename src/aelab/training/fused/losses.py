@@ -7,9 +7,10 @@ import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
 from ...models.families.dae.corruption import corrupt
+from ...models.families.iwae.bound import bound, codes, weights_of
 from ...models.families.tcvae.estimators import minibatch_terms
 from ...models.families.wae.mmd import kernel_scales, mmd, prior_draws
-from ..objectives import _bce, kl_weight
+from ..objectives import _bce, elementwise_loss, kl_weight
 from .forward import _Forward
 from .noise import _Noise
 from .scalars import _coef
@@ -98,7 +99,8 @@ class _Objective:
     ``conditional`` (``num_classes``: the conditional model's) or
     ``capacity`` (the dbvae's), ``sparse`` (the sae's), ``denoising``
     (the dae's), ``wasserstein`` (the wae's), ``info`` (the infovae's) or
-    ``decomposed`` (the tcvae's) or ``regularized`` (the RAE-L2's).
+    ``decomposed`` (the tcvae's), ``regularized`` (the RAE-L2's) or
+    ``importance`` (the IWAE's).
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
     ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
@@ -117,7 +119,9 @@ class _Objective:
                      "variational": self._variational, "conditional": self._conditional,
                      "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising,
                      "wasserstein": self._wasserstein, "info": self._info, "decomposed": self._decomposed,
-                     "regularized": self._regularized}[name]
+                     "regularized": self._regularized, "importance": self._importance}[name]
+        if name == "importance":
+            _one(specs, "samples")  # k sets the shape of the codes decoded at once
         if name == "regularized" and _one(specs, "regularization") != "l2":
             raise ValueError("fused training: RAE-GP's decoder Jacobian has no fused form (RAE-L2 fuses)")
         if name == "capacity":
@@ -142,6 +146,8 @@ class _Objective:
         if self.name == "info":  # eq. 6's weights, as infovae_objective computes them
             out["kl_weight"] = [1.0 - s.alpha for s in specs]
             out["mmd_weight"] = [s.alpha + s.mmd_weight - 1.0 for s in specs]
+        if self.name == "importance":
+            out["samples"] = [int(s.samples) for s in specs]
         if self.name == "regularized":
             out["beta"] = [float(s.embedding_weight) for s in specs]
             out["lam"] = [float(s.reg_weight) for s in specs]
@@ -192,6 +198,28 @@ class _Objective:
         divergence = _member_mmd(z, w, noise, [1.0] * len(z))
         value = recon + _coef(w["kl_weight"], z.device) * kl + _coef(w["mmd_weight"], z.device) * divergence
         return value, {"recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
+
+    def _importance(self, fwd, params, x, y, noise, w):
+        """The IWAE's -L_k (Burda et al. 2016, eq. 8), as ``iwae_objective``
+        computes it: k codes per image drawn from the member's stream (in
+        evaluation too, as the solo objective draws them), every member's
+        codes decoded at once, the log weights and the bound per member by
+        the solo functions (``weights_of``, ``bound``)."""
+        h = fwd.part("body", params, x, noise)
+        mu = fwd.part("to_mu", params, h, noise)
+        logvar = fwd.part("to_logvar", params, h, noise)
+        streams = noise.rngs if noise is not None else w["streams"]
+        k = w["samples"][0]  # one k in the group (checked when the objective was made)
+        eps = torch.empty((len(mu), k, *mu.shape[1:]), device=mu.device, dtype=mu.dtype)
+        for m, rng in enumerate(streams):
+            rng.normal_(eps[m])  # solo: torch.randn((k, *mu.shape))
+        z = torch.stack([codes(mu[m], logvar[m], eps[m]) for m in range(len(mu))])  # (K, k, N, D)
+        x_hat = fwd.part("decoder", params, z.flatten(1, 2), noise)  # (K, k N, ...)
+        fn = elementwise_loss(self.loss)
+        out = [weights_of(x[m], x_hat[m], z[m], logvar[m], eps[m], fn) for m in range(len(mu))]
+        value = torch.stack([-bound(log_w).mean() for log_w, _ in out])
+        recon = torch.stack([-log_px.mean() for _, log_px in out])
+        return value, {"recon": recon.detach(), "kl": kld_stacked(mu, logvar).mean(1).detach()}
 
     def _regularized(self, fwd, params, x, y, noise, w):
         """The RAE-L2 (Ghosh et al. 2020, eq. 11), as ``rae_objective``

@@ -24,9 +24,20 @@ def log_weights(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, 
     of ``eps`` (k, B, D), (mu, logvar) = the encoding of ``x``; ``fn(x_hat, x)``
     is the elementwise reconstruction loss.  log q(z_i|x) is written with eps
     (z_i - mu = sigma eps_i)."""
-    z = mu + torch.exp(0.5 * logvar) * eps
+    z = codes(mu, logvar, eps)
+    return weights_of(x, model.decode(z.flatten(0, 1)), z, logvar, eps, fn)
+
+
+def codes(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z_i = mu + sigma * eps_i, (k, B, D)."""
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def weights_of(x, x_hat, z, logvar, eps, fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log w, log p(x|z)) of :func:`log_weights` from the decoded codes
+    ``x_hat`` (k B, ...) -- the part after the decoder (fused training
+    decodes every member's codes at once, then runs this per member)."""
     k = len(eps)
-    x_hat = model.decode(z.flatten(0, 1))
     log_px = -fn(x_hat, x.repeat(k, *([1] * (x.dim() - 1)))).flatten(1).sum(1).view(k, -1)
     log_pz = log_standard_normal(z).sum(-1)
     log_qz = (-0.5 * (LOG_2PI + logvar + eps ** 2)).sum(-1)

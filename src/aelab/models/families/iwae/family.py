@@ -26,6 +26,8 @@ class IWAE(VAE):
     """The VAE module (x -> (mu, logvar) -> z -> x_hat, unchanged) under the name ``iwae``."""
 
     kind = "iwae"
+    # what fused training stacks (aelab.training.fused.stack.layout): the VAE's parts, under L_k
+    fused_layout = (("body", "to_mu", "to_logvar", "decoder"), "importance")
 
 
 def iwae_objective(loss: str, k: int) -> Objective:
@@ -43,6 +45,7 @@ def iwae_objective(loss: str, k: int) -> Objective:
 
 class IWAEFamily(VAEFamily):
     kind = "iwae"
+    fuses_as = "importance"  # training/fused/losses.py computes this objective for stacked members
     description = "importance weighted autoencoder: the VAE's model trained on the k-sample bound L_k"
     metric_names = VAEFamily.metric_names + ("iwae_bound",)
     methods = ("gradient",)
