@@ -85,3 +85,13 @@ def test_a_failure_while_training_leaves_nothing_half_written(tmp_path, monkeypa
     with pytest.raises(RuntimeError):
         aelab.train_repeats(_config(), 2, out=tmp_path / "rep")
     assert not (tmp_path / "rep").exists()
+
+
+def test_models_past_the_cpu_size_limit_train_one_after_another(tmp_path, monkeypatch):
+    """On the CPU a model past CPU_MAX_PARAMETERS does not fuse (a solo step
+    is arithmetic-bound there): said in one line, the runs trained alone."""
+    import aelab.fused_runs as fused_runs
+    monkeypatch.setattr(fused_runs, "CPU_MAX_PARAMETERS", 100)
+    with pytest.warns(UserWarning, match=r"2 runs trained one after another, not fused: [\d,]+ parameters per model"):
+        summary = aelab.train_repeats(_config(), 2, out=tmp_path / "rep")
+    assert summary["trained"] == "one after another"

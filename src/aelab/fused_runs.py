@@ -40,6 +40,13 @@ from .training.registry import trainer
 from .training.trackers import end_trackers, make_trackers
 
 MAX_GROUP = {"cpu": 64}  # members per group on the CPU (arithmetic-bound beyond); elsewhere memory decides
+# Parameters per model above which runs do not fuse on the CPU: there a solo
+# step is already bound by arithmetic and memory, and the stacked one only
+# adds work.  Measured (benchmarks/fused_speed.py, one thread, this 2-vCPU
+# VM): mnist-hidden3 with 32 / 64 / 128 first-layer units (52k / 103k / 203k
+# parameters) 1.6x / 1.4x / 1.2x fused; the 784-256-8 zoo networks (mnist-vae,
+# mnist-wae: ~400k) 0.84-1.0x.  On CUDA, where a small step is launch-bound, no limit.
+CPU_MAX_PARAMETERS = 250_000
 MEMORY_SHARE = 0.5  # of the memory available, what one group may plan to use
 
 
@@ -94,8 +101,23 @@ def groups(jobs: list[Job]) -> list[list[Job]]:
     out = []
     for members in by_key.values():
         size = group_size(members[0].cfg) if len(members) > 1 else 1
+        if len(members) > 1 and too_large(members[0].cfg):
+            warnings.warn(f"{len(members)} runs trained one after another, not fused: "
+                          f"{parameters(members[0].cfg):,} parameters per model, and on the CPU fusing pays "
+                          f"only up to {CPU_MAX_PARAMETERS:,} (aelab.fused_runs.CPU_MAX_PARAMETERS)", stacklevel=3)
+            size = 1
         out += [members[i:i + size] for i in range(0, len(members), size)]
     return out + alone
+
+
+def parameters(cfg: Config) -> int:
+    """The model's parameter count (built on the meta device)."""
+    return sum(p.numel() for p in _meta_model(cfg).parameters())
+
+
+def too_large(cfg: Config) -> bool:
+    """Whether the model is past :data:`CPU_MAX_PARAMETERS` on a CPU run."""
+    return resolve_device(cfg.train.device).type == "cpu" and parameters(cfg) > CPU_MAX_PARAMETERS
 
 
 def stack_key(cfg: Config) -> str | None:
