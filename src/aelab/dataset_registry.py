@@ -79,6 +79,11 @@ class Entry:
     scale: float | None
     factors: tuple[str, ...] = ()
 
+    @property
+    def downloads(self) -> bool:
+        """Whether the set is fetched from mirrors (and cached) rather than embedded or the user's."""
+        return self.name in MIRRORS
+
 
 ENTRIES: dict[str, Entry] = {
     "digits": Entry("digits", "embedded", (1, 8, 8), 1797,

@@ -33,6 +33,6 @@ def list_datasets() -> list[DatasetInfo]:
     out = []
     for name in registry.ENTRIES:
         e = registry.ENTRIES[name]
-        offline = download.is_cached(name) if e.kind == "download" else True
+        offline = download.is_cached(name) if e.downloads else True
         out.append(DatasetInfo(name, e.shape, e.size, e.source, offline))
     return out

@@ -145,7 +145,7 @@ def _npz_images(path: Path, x: np.ndarray) -> np.ndarray:
         raise DataError(f"{path}: 'x' must be numeric, got dtype {x.dtype}")
     if x.ndim not in (2, 3, 4):
         raise DataError(f"{path}: 'x' must be (N, D), (N, H, W) or (N, C, H, W), got shape {x.shape}")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise DataError(f"{path}: 'x' contains NaN or infinite values")
     if x.dtype == np.bool_:
         x = x.astype(np.uint8)
@@ -160,7 +160,7 @@ def _npz_labels(path: Path, y: np.ndarray | None, n: int) -> np.ndarray | None:
         raise DataError(f"{path}: 'y' must be one label per image (1-D), got shape {y.shape}")
     if len(y) != n:
         raise DataError(f"{path}: 'x' has {n} images but 'y' has {len(y)} labels")
-    if y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
+    if y.dtype.kind not in "biuf" or (np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0)):
         raise DataError(f"{path}: 'y' must hold integer class labels, got dtype {y.dtype}")
     return y.astype(np.int64)
 

@@ -36,8 +36,12 @@ def folder(kind: str) -> Path:
 
 def catalog() -> list[Shipped]:
     """Every shipped config and study, sorted by kind and name."""
-    return [Shipped(kind, p.stem, p, _description(p))
-            for kind in KINDS for p in sorted(folder(kind).iterdir()) if p.suffix in SUFFIXES]
+    return [s for kind in KINDS for s in shipped(kind)]
+
+
+def shipped(kind: str) -> list[Shipped]:
+    """The shipped files of one kind (config or study), sorted by name."""
+    return [Shipped(kind, p.stem, p, _description(p)) for p in sorted(folder(kind).iterdir()) if p.suffix in SUFFIXES]
 
 
 def _description(path: Path) -> str:
@@ -66,5 +70,5 @@ def resolve(source, kind: str = "config"):
     for candidate in (folder(kind) / p.name, *(folder(kind) / f"{p.name}{s}" for s in SUFFIXES)):
         if candidate.is_file():
             return candidate
-    names = ", ".join(s.name for s in catalog() if s.kind == kind)
+    names = ", ".join(s.name for s in shipped(kind))
     raise ConfigError(f"{p}: no such file, and no shipped {kind} of that name (shipped: {names})")
