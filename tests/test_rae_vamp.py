@@ -342,7 +342,7 @@ def test_the_rae_metrics_are_its_regularizers_and_expost_samples(runs):
     run = runs["rae"]
     model = load_model(run.path)
     with torch.no_grad():
-        assert run.metrics["decoder_l2"] == pytest.approx(float(decoder_l2(model.decoder)), rel=1e-6)
+        assert run.metrics["decoder_l2"] == pytest.approx(float(decoder_l2(model.decoder.parameters())), rel=1e-6)
     assert run.metrics["diversity"] > 0 and run.metrics["real_diversity"] > 0
 
 

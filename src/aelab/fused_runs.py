@@ -101,23 +101,21 @@ def groups(jobs: list[Job]) -> list[list[Job]]:
     out = []
     for members in by_key.values():
         size = group_size(members[0].cfg) if len(members) > 1 else 1
-        if len(members) > 1 and too_large(members[0].cfg):
-            warnings.warn(f"{len(members)} runs trained one after another, not fused: "
-                          f"{parameters(members[0].cfg):,} parameters per model, and on the CPU fusing pays "
-                          f"only up to {CPU_MAX_PARAMETERS:,} (aelab.fused_runs.CPU_MAX_PARAMETERS)", stacklevel=3)
+        n = cpu_parameters(members[0].cfg) if size > 1 else 0
+        if n > CPU_MAX_PARAMETERS:
+            warnings.warn(f"{len(members)} runs trained one after another, not fused: {n:,} parameters per "
+                          f"model, and on the CPU fusing pays only up to {CPU_MAX_PARAMETERS:,} "
+                          f"(aelab.fused_runs.CPU_MAX_PARAMETERS)", stacklevel=3)
             size = 1
         out += [members[i:i + size] for i in range(0, len(members), size)]
     return out + alone
 
 
-def parameters(cfg: Config) -> int:
-    """The model's parameter count (built on the meta device)."""
+def cpu_parameters(cfg: Config) -> int:
+    """The model's parameter count (built on the meta device) for a CPU run; 0 elsewhere."""
+    if resolve_device(cfg.train.device).type != "cpu":
+        return 0
     return sum(p.numel() for p in _meta_model(cfg).parameters())
-
-
-def too_large(cfg: Config) -> bool:
-    """Whether the model is past :data:`CPU_MAX_PARAMETERS` on a CPU run."""
-    return resolve_device(cfg.train.device).type == "cpu" and parameters(cfg) > CPU_MAX_PARAMETERS
 
 
 def stack_key(cfg: Config) -> str | None:

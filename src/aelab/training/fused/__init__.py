@@ -129,7 +129,8 @@ The modules, lowest first (each imports only modules listed before it):
   plan of steps;
 * :mod:`.layers` -- the dense and activation autograd Functions, dropout;
 * :mod:`.forward` -- a part's plan run for all members at once;
-* :mod:`.losses` -- BCE, MSE, the families' objectives, the stacked KL;
+* :mod:`.losses` -- BCE, MSE, the core objectives, the stacked KL;
+* :mod:`.family_losses` -- the zoo's objectives, each with its per-member values and checks;
 * :mod:`.rules` -- the eight update rules, op for op like torch's;
 * :mod:`.optimizer` -- the optimizer groups: state, hyperparameters, export;
 * :mod:`.passes` -- one training epoch and one evaluation, in chunks of

@@ -1,23 +1,22 @@
-"""The families' losses for every member at once, each member's batch
-reduced exactly as the solo objective reduces it."""
+"""The core fused objectives (AE, VAE, conditional VAE, classifier) and
+the pieces the zoo's build on (:mod:`.family_losses`): every member's loss
+at once, each member's batch reduced exactly as the solo objective reduces it."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ...models.conditioning import one_hot
-from ...models.families.dae.corruption import corrupt
-from ...models.families.iwae.bound import bound, codes, weights_of
-from ...models.families.tcvae.estimators import minibatch_terms
-from ...models.families.wae.mmd import kernel_scales, mmd, prior_draws
-from ..objectives import _bce, elementwise_loss, kl_weight
+from ..objectives import _bce, kl_weight
 from .forward import _Forward
 from .noise import _Noise
 from .scalars import _coef
 
 Tensor = torch.Tensor
 _ATEN = torch.ops.aten
-SPARSE_EPS = 1e-6  # aelab.models.families.sae.penalty.EPS (a family module: not imported from here)
 
 
 class _BCE(torch.autograd.Function):
@@ -95,79 +94,36 @@ class _Objective:
     """A family's loss for every member at once: ``(losses (K,), parts)``,
     each member's batch reduced exactly as the solo objective reduces it
     (:mod:`aelab.training.objectives`).  ``name`` is the layout's objective
-    (:data:`.stack.LAYOUTS`): ``classify``, ``reconstruct``, ``variational``,
-    ``conditional`` (``num_classes``: the conditional model's) or
-    ``capacity`` (the dbvae's), ``sparse`` (the sae's), ``denoising``
-    (the dae's), ``wasserstein`` (the wae's), ``info`` (the infovae's) or
-    ``decomposed`` (the tcvae's), ``regularized`` (the RAE-L2's) or
-    ``importance`` (the IWAE's).
+    (:data:`.stack.LAYOUTS`, or a module's ``fused_layout``) names its
+    entry: one of :data:`CORE_LOSSES` (``classify``, ``reconstruct``,
+    ``variational``, ``conditional``) or of :data:`.family_losses.FAMILY_LOSSES`.
 
     Each call takes the stacked forward, the parameters, batches ``x`` (K, N,
-    ...) and ``y``, ``noise`` (None: eval mode) and each member's KL weight;
-    it returns the losses (K,) and the parts (``acc``, or ``recon`` and
-    ``kl``; ``_value`` the classifier's reported loss)."""
+    ...) and ``y``, ``noise`` (None: eval mode) and the members' values
+    (:meth:`scalars`); it returns the losses (K,) and the parts (``acc``, or
+    ``recon`` and ``kl``, ...; ``_value`` the classifier's reported loss)."""
 
-    def __init__(self, name: str, loss: str, num_classes: int | None = None, specs: list | None = None,
+    def __init__(self, entry: "FusedLoss", loss: str, num_classes: int | None = None, specs: list | None = None,
                  decoder_params: list[int] | None = None):
-        """``specs``: the members' model specs (a capacity group must hold
-        each image's KL, or the batch's, in every member alike);
-        ``decoder_params``: where the decoder's parameters are in the stack
-        (the RAE's L2 term)."""
-        self.name, self.loss, self.num_classes = name, loss, num_classes
+        """``entry``: the objective (:data:`.family_losses.LOSSES`); ``specs``:
+        the members' model specs (an objective may refuse a group whose
+        members need different formulas); ``decoder_params``: where the
+        decoder's parameters are in the stack (the RAE's L2 term)."""
+        self.entry, self.loss, self.num_classes = entry, loss, num_classes
         self.decoder_params = decoder_params or []
-        self._run = {"classify": self._classify, "reconstruct": self._reconstruct,
-                     "variational": self._variational, "conditional": self._conditional,
-                     "capacity": self._capacity, "sparse": self._sparse, "denoising": self._denoising,
-                     "wasserstein": self._wasserstein, "info": self._info, "decomposed": self._decomposed,
-                     "regularized": self._regularized, "importance": self._importance}[name]
-        if name == "importance":
-            _one(specs, "samples")  # k sets the shape of the codes decoded at once
-        if name == "regularized" and _one(specs, "regularization") != "l2":
-            raise ValueError("fused training: RAE-GP's decoder Jacobian has no fused form (RAE-L2 fuses)")
-        if name == "capacity":
-            self.per_image = _one(specs, "capacity_of") == "image"
-        if name == "sparse":
-            self.sparsity = _one(specs, "sparsity")
+        entry.check(specs or [])
 
-    def scalars(self, specs: list, epochs: list[int]) -> dict[str, list[float]]:
-        """Each member's per-epoch loss weights, from its model spec: the KL
-        weight (beta, warm-up), and for the capacity objective gamma and C."""
+    def scalars(self, specs: list, epochs: list[int]) -> dict[str, list]:
+        """Each member's per-epoch values the loss reads, from its model
+        spec: the KL weight (beta, warm-up), and the objective's own
+        (:attr:`FusedLoss.scalars`: gamma and C, penalty weights, ...)."""
         out = {"kl_w": [kl_weight(float(getattr(s, "beta", 1.0)), int(getattr(s, "kl_warmup", 0)), e)
                         for s, e in zip(specs, epochs)]}
-        if self.name == "capacity":
-            out["gamma"] = [float(s.gamma) for s in specs]
-            out["capacity"] = [float(s.capacity(e)) for s, e in zip(specs, epochs)]
-        if self.name in ("wasserstein", "info"):
-            out["kernel"] = [s.kernel for s in specs]
-            out["scales"] = [kernel_scales(s.multiscale) for s in specs]
-        if self.name == "wasserstein":
-            out["weight"] = [float(s.mmd_weight) for s in specs]
-            out["prior_scale"] = [float(s.prior_scale) for s in specs]
-        if self.name == "info":  # eq. 6's weights, as infovae_objective computes them
-            out["kl_weight"] = [1.0 - s.alpha for s in specs]
-            out["mmd_weight"] = [s.alpha + s.mmd_weight - 1.0 for s in specs]
-        if self.name == "importance":
-            out["samples"] = [int(s.samples) for s in specs]
-        if self.name == "regularized":
-            out["beta"] = [float(s.embedding_weight) for s in specs]
-            out["lam"] = [float(s.reg_weight) for s in specs]
-        if self.name == "decomposed":
-            for field in ("alpha", "beta", "gamma"):
-                out[field] = [float(getattr(s, field)) for s in specs]
-            out["dataset_size"] = [s.dataset_size for s in specs]
-            out["estimator"] = [s.estimator for s in specs]
-        if self.name == "denoising":
-            out["noise"] = [s.noise for s in specs]  # a corruption's name: per member, like its level
-            out["level"] = [float(s.noise_level) for s in specs]
-        if self.name == "sparse":
-            out["weight"] = [float(s.sparsity_weight) for s in specs]
-            out["rho"] = [float(s.sparsity_target) for s in specs]
-            out["1-rho"] = [1 - r for r in out["rho"]]  # as the solo objective rounds it: in Python floats
-        return out
+        return out | self.entry.scalars(specs, epochs)
 
-    def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, w: dict[str, list[float]]):
+    def __call__(self, fwd: _Forward, params, x, y, noise: _Noise | None, w: dict[str, list]):
         """``w``: the members' :meth:`scalars` (this pass's members)."""
-        return self._run(fwd, params, x, y, noise, w)
+        return self.entry.run(self, fwd, params, x, y, noise, w)
 
     def _classify(self, fwd, params, x, y, noise, w):
         K = x.shape[0]
@@ -178,98 +134,6 @@ class _Objective:
         with torch.no_grad():  # the value as the solo nll_loss sums it (its own cascade); same gradient
             solo = torch.stack([F.nll_loss(logp[k], y[k]) for k in range(K)])
         return value, {"acc": acc.detach(), "_value": solo}
-
-    def _wasserstein(self, fwd, params, x, y, noise, w):
-        """The WAE-MMD (Tolstikhin et al. 2018, Algorithm 2), as ``wae_objective``
-        computes it: summed reconstruction + lambda MMD(codes, prior draws)."""
-        h = fwd.part("body", params, x, noise)
-        z = fwd.part("to_latent", params, h, noise)
-        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
-        divergence = _member_mmd(z, w, noise, w["prior_scale"])
-        value = recon + _coef(w["weight"], z.device) * divergence
-        return value, {"recon": recon.detach(), "mmd": divergence.detach()}
-
-    def _info(self, fwd, params, x, y, noise, w):
-        """The InfoVAE (Zhao et al. 2019, eq. 6), as ``infovae_objective``
-        computes it: summed reconstruction + (1 - alpha) KL + (alpha + lambda - 1)
-        MMD(sampled codes, N(0, I) draws)."""
-        recon, mu, logvar, z = self._elbo_parts(fwd, params, x, noise, None, codes=True)
-        kl = kld_stacked(mu, logvar).mean(1)
-        divergence = _member_mmd(z, w, noise, [1.0] * len(z))
-        value = recon + _coef(w["kl_weight"], z.device) * kl + _coef(w["mmd_weight"], z.device) * divergence
-        return value, {"recon": recon.detach(), "kl": kl.detach(), "mmd": divergence.detach()}
-
-    def _importance(self, fwd, params, x, y, noise, w):
-        """The IWAE's -L_k (Burda et al. 2016, eq. 8), as ``iwae_objective``
-        computes it: k codes per image drawn from the member's stream (in
-        evaluation too, as the solo objective draws them), every member's
-        codes decoded at once, the log weights and the bound per member by
-        the solo functions (``weights_of``, ``bound``)."""
-        h = fwd.part("body", params, x, noise)
-        mu = fwd.part("to_mu", params, h, noise)
-        logvar = fwd.part("to_logvar", params, h, noise)
-        streams = noise.rngs if noise is not None else w["streams"]
-        k = w["samples"][0]  # one k in the group (checked when the objective was made)
-        eps = torch.empty((len(mu), k, *mu.shape[1:]), device=mu.device, dtype=mu.dtype)
-        for m, rng in enumerate(streams):
-            rng.normal_(eps[m])  # solo: torch.randn((k, *mu.shape))
-        z = torch.stack([codes(mu[m], logvar[m], eps[m]) for m in range(len(mu))])  # (K, k, N, D)
-        x_hat = fwd.part("decoder", params, z.flatten(1, 2), noise)  # (K, k N, ...)
-        fn = elementwise_loss(self.loss)
-        out = [weights_of(x[m], x_hat[m], z[m], logvar[m], eps[m], fn) for m in range(len(mu))]
-        value = torch.stack([-bound(log_w).mean() for log_w, _ in out])
-        recon = torch.stack([-log_px.mean() for _, log_px in out])
-        return value, {"recon": recon.detach(), "kl": kld_stacked(mu, logvar).mean(1).detach()}
-
-    def _regularized(self, fwd, params, x, y, noise, w):
-        """The RAE-L2 (Ghosh et al. 2020, eq. 11), as ``rae_objective``
-        computes it: summed reconstruction + beta mean 1/2 ||z||^2 + lambda
-        ||theta_D||^2, the last the solo ``decoder_l2`` sum on each member's
-        own decoder parameters."""
-        h = fwd.part("body", params, x, noise)
-        z = fwd.part("to_latent", params, h, noise)
-        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
-        code = (0.5 * z.pow(2).sum(2)).mean(1)  # code_penalty per example, averaged
-        own = [params[i].unbind(0) for i in self.decoder_params]
-        reg = torch.stack([sum(p[k].pow(2).sum() for p in own) for k in range(len(z))])
-        value = recon + _coef(w["beta"], z.device) * code + _coef(w["lam"], z.device) * reg
-        return value, {"recon": recon.detach(), "code": code.detach(), "reg": reg.detach()}
-
-    def _decomposed(self, fwd, params, x, y, noise, w):
-        """The beta-TCVAE (Chen et al. 2018, eq. 4), as ``tcvae_objective``
-        computes it: summed reconstruction + alpha MI + beta TC + gamma
-        dimension-wise KL, the solo ``minibatch_terms`` on each member's codes.
-        The code is drawn in evaluation too, as the solo objective draws it
-        (from the stream the member's training epoch left)."""
-        h = fwd.part("body", params, x, noise)
-        mu = fwd.part("to_mu", params, h, noise)
-        logvar = fwd.part("to_logvar", params, h, noise)
-        streams = noise.rngs if noise is not None else w["streams"]
-        eps = torch.empty_like(mu)
-        for k, rng in enumerate(streams):
-            rng.normal_(eps[k])
-        z = mu + torch.exp(0.5 * logvar) * eps
-        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
-        terms = [minibatch_terms(zk, mk, lk, w["dataset_size"][k] or x.shape[1], w["estimator"][k])
-                 for k, (zk, mk, lk) in enumerate(zip(z.unbind(0), mu.unbind(0), logvar.unbind(0)))]
-        mi, tc, dim = (torch.stack([t[name].mean() for t in terms]) for name in ("mi", "tc", "dimwise_kl"))
-        c = (lambda name: _coef(w[name], z.device))
-        value = recon + c("alpha") * mi + c("beta") * tc + c("gamma") * dim
-        return value, {"recon": recon.detach(), "kl": kld_stacked(mu, logvar).mean(1).detach(), "mi": mi.detach(),
-                       "tc": tc.detach(), "dimwise_kl": dim.detach()}
-
-    def _denoising(self, fwd, params, x, y, noise, w):
-        """The denoising autoencoder (Vincent et al. 2008, §2.3): in training
-        each member's batch corrupted by ``corrupt`` on the member's own
-        stream, as the solo objective corrupts it from the global generator,
-        first thing; the loss against the clean batch."""
-        if noise is None:  # evaluation: the clean input, as the solo objective in eval mode
-            return self._reconstruct(fwd, params, x, y, noise, w)
-        x_in = []
-        for k, rng in enumerate(noise.rngs):
-            with rng.drawing():
-                x_in.append(corrupt(x[k], w["noise"][k], w["level"][k]))
-        return self._reconstruct(fwd, params, x, y, noise, w, x_in=torch.stack(x_in))
 
     def _reconstruct(self, fwd, params, x, y, noise, w, x_in=None):
         """``x_in``: what the encoder sees, when not ``x`` itself (the loss is always against ``x``)."""
@@ -295,36 +159,6 @@ class _Objective:
         kl = kld_stacked(mu, logvar).mean(1)
         value = recon + _coef(w["kl_w"], kl.device) * kl
         return value, {"recon": recon.detach(), "kl": kl.detach()}
-
-    def _capacity(self, fwd, params, x, y, noise, w):
-        """The beta-VAE with a controlled capacity (Burgess et al. 2018, eq. 8),
-        as ``dbvae_objective`` computes it: summed reconstruction + gamma |KL - C|,
-        with KL each image's (then averaged) or the batch's mean."""
-        recon, mu, logvar = self._elbo_parts(fwd, params, x, noise, None)
-        kl = kld_stacked(mu, logvar)  # (K, N)
-        c = _coef(w["capacity"], kl.device)
-        held = (kl - c.view(-1, 1)).abs().mean(1) if self.per_image else (kl.mean(1) - c).abs()
-        value = recon + _coef(w["gamma"], kl.device) * held
-        return value, {"recon": recon.detach(), "kl": kl.mean(1).detach(), "capacity": c}
-
-    def _sparse(self, fwd, params, x, y, noise, w):
-        """The sparse autoencoder (Ng's J_sparse), as ``sparse_objective``
-        computes it: summed reconstruction + weight * the codes' penalty,
-        ``kl_sparsity`` (``rho / rho_hat`` is torch's ``rho_hat.reciprocal() *
-        rho``, as a Python float over a tensor runs) or ``l1_sparsity``."""
-        h = fwd.part("body", params, x, noise)
-        z = fwd.part("to_latent", params, h, noise)
-        recon = self._summed(fwd.part("decoder", params, z, noise), x, fwd.exact)
-        coef = lambda name: _coef(w[name], z.device).view(-1, 1)
-        if self.sparsity == "kl":
-            rho_hat = z.mean(1).clamp(SPARSE_EPS, 1 - SPARSE_EPS)  # (K, s)
-            rho, rest = coef("rho"), coef("1-rho")
-            sparse = (rho * torch.log(rho_hat.reciprocal() * rho)
-                      + rest * torch.log((1 - rho_hat).reciprocal() * rest)).sum(1)
-        else:
-            sparse = z.abs().flatten(2).sum(2).mean(1)
-        value = recon + _coef(w["weight"], z.device) * sparse
-        return value, {"recon": recon.detach(), "sparsity": sparse.detach()}
 
     def _elbo_parts(self, fwd, params, x, noise, condition, codes: bool = False):
         """The summed reconstruction (K,), mu and logvar of every member's
@@ -359,26 +193,20 @@ class _Objective:
         return fn(x_hat, x, reduction="none").reshape(x.shape[0], -1).sum(1) / x.shape[1]
 
 
-def _member_mmd(z: Tensor, w: dict, noise: _Noise | None, prior_scales: list[float]) -> Tensor:
-    """Each member's MMD between its codes (K, N, d) and as many prior
-    draws: the solo ``mmd(z, prior_draws(z, s))`` on the member's slice, its
-    draws taken from the member's stream (in evaluation too, where the solo
-    objective also draws: the stream the training epoch left, ``w["streams"]``)."""
-    streams = noise.rngs if noise is not None else w["streams"]
-    out = []
-    for k, zk in enumerate(z.unbind(0)):
-        with streams[k].drawing():
-            p = prior_draws(zk, prior_scales[k])
-        out.append(mmd(zk, p, w["kernel"][k], prior_scales[k], w["scales"][k]))
-    return torch.stack(out)
+@dataclass(frozen=True)
+class FusedLoss:
+    """One fused objective: ``run(objective, fwd, params, x, y, noise, w)``
+    -> (losses (K,), parts); ``scalars(specs, epochs)``: the per-member
+    values it reads beside the KL weight; ``check(specs)``: a ValueError for
+    a group whose members need different formulas or shapes."""
+
+    run: Callable
+    scalars: Callable[[list, list[int]], dict] = lambda specs, epochs: {}
+    check: Callable[[list], None] = lambda specs: None
 
 
-def _one(specs: list, field: str):
-    """The value of ``model.<field>`` all members share (it picks the formula)."""
-    values = sorted({getattr(s, field) for s in specs})
-    if len(values) > 1:
-        raise ValueError(f"fused training needs one model.{field} for all members, got {values}")
-    return values[0]
+CORE_LOSSES = {"classify": FusedLoss(_Objective._classify), "reconstruct": FusedLoss(_Objective._reconstruct),
+               "variational": FusedLoss(_Objective._variational), "conditional": FusedLoss(_Objective._conditional)}
 
 
 def kld_stacked(mu: Tensor, logvar: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ from ..objectives import make_objective
 from ..registry import methods, trainer
 from .allocator import keep_freed_memory
 from .forward import _Forward
+from .family_losses import LOSSES
 from .losses import _Objective
 from .optimizer import _FLAGS, _Group, _hypers
 from .passes import _Passes
@@ -101,7 +102,7 @@ class FusedGradientTrainer(_Passes):
         index = {id(p): i for i, p in enumerate(models[0].parameters())}
         decoder = getattr(models[0], "decoder", None)
         own = [index[id(p)] for p in decoder.parameters()] if decoder is not None else []  # the RAE's L2 term
-        self.objective = _Objective(objective, train_specs[0].loss, getattr(models[0], "num_classes", None),
+        self.objective = _Objective(LOSSES[objective], train_specs[0].loss, getattr(models[0], "num_classes", None),
                                     self.model_specs, own)
         self._rates = {(name, i): step.rates for name, steps in plan.items()
                        for i, step in enumerate(steps) if step.op == "dropout"}

@@ -60,7 +60,7 @@ def rae_objective(loss: str, beta: float, lam: float, regularization: str) -> Ob
             norm_sq, x_hat = decoder_jacobian_norm_sq(model.decode, z)
             reg = norm_sq.mean()
         else:
-            x_hat, reg = model.decode(z), decoder_l2(model.decoder)
+            x_hat, reg = model.decode(z), decoder_l2(model.decoder.parameters())
         recon, code = fn(x_hat, x), code_penalty(z).mean()
         value = recon + beta * code + lam * reg
         return value, {"recon": recon.detach(), "code": code.detach(), "reg": reg.detach()}
@@ -113,7 +113,7 @@ class RAEFamily(AutoencoderFamily):
         z = embed(model, x, device)
         samples = expost_samples(model, data, device, cfg.eval.seed, min(SAMPLES, cfg.eval.max_samples))
         with torch.no_grad():
-            l2 = float(decoder_l2(model.decoder))
+            l2 = float(decoder_l2(model.decoder.parameters()))
         return autoencoder_metrics(model, cfg, data, device) | {
             "code_norm": float(np.linalg.norm(z, axis=1).mean()), "decoder_l2": l2,
             "gradient_penalty": mean_gradient_penalty(model, some, device)} | unjudged(samples, data)

@@ -19,7 +19,7 @@ statistics, so the rows are the same as the plain batch's.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -31,10 +31,11 @@ def code_penalty(z: Tensor) -> Tensor:
     return 0.5 * z.pow(2).sum(1)
 
 
-def decoder_l2(decoder: torch.nn.Module) -> Tensor:
+def decoder_l2(parameters: Iterable[Tensor]) -> Tensor:
     """L_L2: the sum of the squares of every decoder parameter (weights and
-    biases: theta of the paper, the parameters Pythae's decoder weight decay covers)."""
-    return sum(p.pow(2).sum() for p in decoder.parameters())
+    biases: theta of the paper, the parameters Pythae's decoder weight decay
+    covers), given as ``decoder.parameters()`` (or, fused, one member's slices)."""
+    return sum(p.pow(2).sum() for p in parameters)
 
 
 def decoder_jacobian_norm_sq(decode: Callable[[Tensor], Tensor], z: Tensor,
